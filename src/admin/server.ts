@@ -1,0 +1,56 @@
+// Admin listener: liveness and readiness for orchestrators; metrics and signals join it later.
+// Kept on node:http, apart from the data path, so a saturated proxy port never hides health.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ListenAddress } from '../config/schema';
+import { SluiceError } from '../errors';
+
+export interface AdminState {
+  /** True while the proxy accepts new exchanges. */
+  ready(): boolean;
+  inFlight(): number;
+}
+
+export class AdminServer {
+  private readonly server: Server;
+
+  constructor(state: AdminState) {
+    this.server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' }).end('{"error":"method not allowed"}');
+        return;
+      }
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      } else if (path === '/readyz') {
+        const ready = state.ready();
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: ready ? 'ready' : 'draining', in_flight: state.inFlight() }));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found","endpoints":["/healthz","/readyz"]}');
+      }
+    });
+  }
+
+  listen(addr: ListenAddress): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) =>
+        reject(new SluiceError('SLUICE_LISTEN_FAILED', `admin cannot listen on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
+      this.server.once('error', onError);
+      this.server.listen(addr.port, addr.host, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}

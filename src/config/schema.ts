@@ -1,0 +1,174 @@
+// The configuration's shape, defaults and per-key checks, as one table.
+// load.ts walks it against the YAML document so every error names its key and line.
+
+import type { Format } from '../providers/types';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** An operator-added destination (an internal model server, a provider Sluice does not know yet). */
+export interface DestinationSpec {
+  /** Host pattern: exact (`llm.corp.example`) or `*.suffix` wildcard. */
+  host: string;
+  provider: string;
+  format: Format;
+  region?: string;
+  jurisdiction?: string;
+  /** Gateway prefix (`/{prefix}/…`) to reach it without a proxy setting. */
+  prefix?: string;
+  /** Upstream scheme and port when they are not https:443. */
+  origin?: string;
+}
+
+export interface Config {
+  listen: { proxy: ListenAddress; forward: ListenAddress; admin: ListenAddress };
+  data_dir: string;
+  /** Provider host → origin that is dialled instead (tests, benchmarks, a corporate relay). */
+  upstreams: Record<string, string>;
+  destinations: {
+    /** Provider ids the organisation has approved; every other AI destination is unsanctioned. */
+    sanctioned: string[];
+    /** Azure OpenAI resource name → Azure region (`westeurope`), for jurisdiction. */
+    azure_regions: Record<string, string>;
+    add: DestinationSpec[];
+  };
+  limits: {
+    max_request_bytes: number;
+    upstream_timeout_ms: number;
+    /** Decoded response bytes fed to the adapter; the client always gets every byte. */
+    max_inspect_bytes: number;
+    /** How long SIGTERM waits for in-flight exchanges before closing them. */
+    shutdown_grace_ms: number;
+    /** Keep-alive connections per upstream origin. */
+    connections_per_origin: number;
+  };
+}
+
+export const FORMATS: readonly Format[] = ['openai', 'anthropic', 'gemini', 'bedrock', 'generic'];
+
+/** Embedded defaults: `sluice start` with no file runs on these. */
+export function defaultConfig(): Config {
+  return {
+    listen: {
+      proxy: { host: '127.0.0.1', port: 8080 },
+      forward: { host: '127.0.0.1', port: 8081 },
+      admin: { host: '127.0.0.1', port: 9090 },
+    },
+    data_dir: './sluice-data',
+    upstreams: {},
+    destinations: { sanctioned: [], azure_regions: {}, add: [] },
+    limits: {
+      max_request_bytes: 10 * 1024 * 1024,
+      upstream_timeout_ms: 300_000,
+      max_inspect_bytes: 16 * 1024 * 1024,
+      shutdown_grace_ms: 10_000,
+      connections_per_origin: 128,
+    },
+  };
+}
+
+/** A check returns the converted value, or a string saying what is wrong. */
+export type Check = (value: unknown) => { ok: true; value: unknown } | { ok: false; why: string };
+
+export type Node =
+  | { kind: 'value'; check: Check }
+  | { kind: 'object'; fields: Record<string, Node>; required?: readonly string[] }
+  | { kind: 'map'; key: Check; value: Check }
+  | { kind: 'list'; item: Node };
+
+const ok = (value: unknown) => ({ ok: true as const, value });
+const bad = (why: string) => ({ ok: false as const, why });
+
+const address: Check = (v) => {
+  if (typeof v !== 'string' && typeof v !== 'number') return bad('expected "host:port"');
+  const s = String(v);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
+  if (!m) return bad(`expected "host:port", got "${s}"`);
+  const port = Number(m[3]);
+  if (port > 65535) return bad(`port ${port} is out of range 0-65535`);
+  return ok({ host: m[1] || m[2] || '127.0.0.1', port });
+};
+
+const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? ok(v) : bad('expected a non-empty string'));
+
+const hostPattern: Check = (v) =>
+  typeof v === 'string' && /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(v)
+    ? ok(v.toLowerCase())
+    : bad('expected a host name, optionally starting with "*."');
+
+const origin: Check = (v) => {
+  if (typeof v !== 'string') return bad('expected an origin like "http://127.0.0.1:9999"');
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return bad(`"${v}" is not a URL; expected an origin like "http://127.0.0.1:9999"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return bad(`origin must be http or https, got "${u.protocol}"`);
+  if (u.pathname !== '/' || u.search) return bad('an origin has no path or query');
+  return ok(u.origin);
+};
+
+const positiveInt =
+  (min: number, max: number): Check =>
+  (v) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max
+      ? ok(v)
+      : bad(`expected an integer from ${min} to ${max}`);
+
+const oneOf =
+  (choices: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && choices.includes(v) ? ok(v) : bad(`expected one of ${choices.join(', ')}`);
+
+const prefix: Check = (v) =>
+  typeof v === 'string' && /^[a-z0-9][a-z0-9-]*$/.test(v) ? ok(v) : bad('expected a path segment of a-z, 0-9 and "-"');
+
+const value = (check: Check): Node => ({ kind: 'value', check });
+
+export const schema: Node = {
+  kind: 'object',
+  fields: {
+    listen: {
+      kind: 'object',
+      fields: { proxy: value(address), forward: value(address), admin: value(address) },
+    },
+    data_dir: value(str),
+    upstreams: { kind: 'map', key: hostPattern, value: origin },
+    destinations: {
+      kind: 'object',
+      fields: {
+        sanctioned: { kind: 'list', item: value(str) },
+        azure_regions: { kind: 'map', key: str, value: str },
+        add: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['host', 'provider', 'format'],
+            fields: {
+              host: value(hostPattern),
+              provider: value(str),
+              format: value(oneOf(FORMATS)),
+              region: value(str),
+              jurisdiction: value(str),
+              prefix: value(prefix),
+              origin: value(origin),
+            },
+          },
+        },
+      },
+    },
+    limits: {
+      kind: 'object',
+      fields: {
+        max_request_bytes: value(positiveInt(1, 1 << 30)),
+        upstream_timeout_ms: value(positiveInt(100, 3_600_000)),
+        max_inspect_bytes: value(positiveInt(1024, 1 << 30)),
+        shutdown_grace_ms: value(positiveInt(0, 600_000)),
+        connections_per_origin: value(positiveInt(1, 10_000)),
+      },
+    },
+  },
+};

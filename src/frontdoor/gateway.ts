@@ -1,0 +1,138 @@
+// Gateway front door: SDKs set their base URL to `http://sluice:8080/{provider}/…`.
+// Routes by path prefix, reads the bounded body and hands the exchange to the shared Relay.
+
+import { performance } from 'node:perf_hooks';
+import type { ListenAddress } from '../config/schema';
+import type { DestinationRegistry } from '../destinations/registry';
+import { SluiceError } from '../errors';
+import { App, closeApp, closeListenSocket, listenPort, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../http/uws';
+import { Exchange } from '../pipeline/exchange';
+import { forwardRequestHeaders } from '../pipeline/headers';
+import type { Relay } from '../pipeline/relay';
+import { UwsSink } from './uws-sink';
+
+export interface GatewayOptions {
+  registry: DestinationRegistry;
+  relay: Relay;
+  maxRequestBytes: number;
+}
+
+export class Gateway {
+  private readonly app: TemplatedApp;
+  private readonly opts: GatewayOptions;
+  private socket: us_listen_socket | null = null;
+  private draining = false;
+  private readonly notFoundBody: string;
+
+  constructor(opts: GatewayOptions) {
+    this.opts = opts;
+    this.notFoundBody = JSON.stringify({
+      error: {
+        code: 'SLUICE_UNKNOWN_ROUTE',
+        type: 'sluice_error',
+        message: 'no provider is routed at this path; point your SDK base URL at one of the prefixes',
+        prefixes: opts.registry.prefixes(),
+      },
+    });
+    this.app = App();
+    this.app.any('/*', (res, req) => this.handle(res, req));
+  }
+
+  listen(addr: ListenAddress): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(addr.host, addr.port, (socket) => {
+        if (!socket) {
+          reject(new SluiceError('SLUICE_LISTEN_FAILED', `gateway cannot listen on ${addr.host}:${addr.port} (in use or not permitted)`));
+          return;
+        }
+        this.socket = socket;
+        resolve(listenPort(socket));
+      });
+    });
+  }
+
+  /** Stops accepting connections; in-flight exchanges are drained by the Relay. */
+  stopAccepting(): void {
+    this.draining = true;
+    if (this.socket) closeListenSocket(this.socket);
+    this.socket = null;
+  }
+
+  /** Closes every remaining connection (after the drain deadline). */
+  close(): void {
+    this.stopAccepting();
+    closeApp(this.app);
+  }
+
+  private handle(res: HttpResponse, req: HttpRequest): void {
+    const t0 = performance.now();
+    const url = req.getUrl();
+    const route = this.opts.registry.route(url);
+    if (!route) {
+      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(this.notFoundBody));
+      return;
+    }
+    const raw: string[] = [];
+    req.forEach((k, v) => {
+      raw.push(k, v);
+    });
+    const method = req.getCaseSensitiveMethod().toUpperCase();
+    const clientAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const dest = route.destination;
+    const fwd = forwardRequestHeaders(raw, dest.host, clientAddress);
+    const x = new Exchange(
+      'gateway',
+      dest,
+      { method, path: route.path, query: req.getQuery() ?? '', contentType: fwd.contentType },
+      clientAddress,
+      fwd.sluice,
+      t0,
+    );
+    x.requestEncoding = fwd.contentEncoding;
+    const sink = new UwsSink(res, method === 'HEAD');
+    res.onAborted(() => sink.markAborted());
+    const relay = this.opts.relay;
+    const max = this.opts.maxRequestBytes;
+
+    if (this.draining) {
+      relay.reject(x, sink, 'SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
+      return;
+    }
+    if (fwd.contentLength > max) {
+      relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(fwd.contentLength, max));
+      return;
+    }
+
+    // Copy as it arrives: uWS reuses the chunk memory once the callback returns.
+    const expected = fwd.contentLength;
+    let body: Buffer | null = expected > 0 ? Buffer.allocUnsafe(expected) : null;
+    let parts: Buffer[] | null = null;
+    let received = 0;
+    let rejected = false;
+    res.onData((chunk, isLast) => {
+      if (rejected) return;
+      const n = chunk.byteLength;
+      if (received + n > max) {
+        rejected = true;
+        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(received + n, max));
+        return;
+      }
+      if (body && received + n <= body.length) {
+        body.set(new Uint8Array(chunk), received);
+      } else if (n > 0) {
+        (parts ??= body ? [body.subarray(0, received)] : []).push(Buffer.from(new Uint8Array(chunk)));
+        body = null;
+      }
+      received += n;
+      if (!isLast) return;
+      const full = parts ? Buffer.concat(parts) : body ? (received === body.length ? body : body.subarray(0, received)) : EMPTY;
+      relay.run(x, fwd.headers, full, sink);
+    });
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function tooLarge(size: number, max: number): string {
+  return `request body of ${size} bytes exceeds limits.max_request_bytes (${max}); nothing was forwarded`;
+}

@@ -1,0 +1,152 @@
+// The Exchange: everything Sluice learns about one request/response pair, as it passes.
+// Front doors create it, stages read and annotate it, the audit and signals stages consume it.
+
+import { randomFillSync } from 'node:crypto';
+import type { Destination } from '../destinations/registry';
+import type { ErrorCode } from '../errors';
+import type { ParsedRequest, ParsedResponse, RequestInfo } from '../providers/types';
+
+export type FrontDoor = 'gateway' | 'forward';
+
+/** What policy decided; `allow` until a stage says otherwise. */
+export interface Decision {
+  action: 'allow' | 'alert' | 'redact' | 'block';
+  reason?: string;
+  /** Stage that took the decision. */
+  by?: string;
+}
+
+/** How the exchange ended, from the client's point of view. */
+export type Outcome =
+  | 'pending'
+  | 'completed'
+  | 'blocked'
+  | 'rejected' // Sluice refused it before any upstream contact (413, unknown route, shutting down)
+  | 'upstream_error'
+  | 'upstream_aborted'
+  | 'client_aborted';
+
+/** Who is calling; filled by identity stages (signed header, mTLS, API-key fingerprint). */
+export interface Identity {
+  subject: string;
+  source: 'header' | 'mtls' | 'api_key' | 'proxy_auth';
+  attributes?: Record<string, string>;
+}
+
+export interface Latency {
+  /** Client request accepted → last byte handed to the client, ms. */
+  totalMs: number;
+  /** Upstream request sent → upstream response head received, ms. */
+  ttfbMs: number;
+  /** Time spent inside Sluice (parsing, stages, relaying), ms. */
+  ownMs: number;
+}
+
+const rnd = Buffer.allocUnsafe(4096);
+let rndPos = rnd.length;
+let lastMs = 0;
+let seq = 0;
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** RFC 9562 UUIDv7: time-ordered, so audit records and ids sort by arrival. */
+export function uuidv7(now = Date.now()): string {
+  if (rndPos + 8 > rnd.length) {
+    randomFillSync(rnd);
+    rndPos = 0;
+  }
+  // 12-bit rand_a used as a counter within one millisecond keeps ids monotonic (RFC 9562 §6.2 method 1).
+  if (now <= lastMs) {
+    now = lastMs;
+    seq = (seq + 1) & 0xfff;
+    if (seq === 0) now = ++lastMs;
+  } else {
+    lastMs = now;
+    seq = rnd[rndPos]! & 0x7ff;
+  }
+  const hi = Math.floor(now / 0x10000);
+  const lo = now & 0xffff;
+  const r = rnd;
+  const p = rndPos;
+  rndPos += 8;
+  return (
+    HEX[(hi >>> 24) & 0xff]! + HEX[(hi >>> 16) & 0xff]! + HEX[(hi >>> 8) & 0xff]! + HEX[hi & 0xff]! + '-' +
+    HEX[lo >>> 8]! + HEX[lo & 0xff]! + '-' +
+    HEX[0x70 | (seq >>> 8)]! + HEX[seq & 0xff]! + '-' +
+    HEX[0x80 | (r[p]! & 0x3f)]! + HEX[r[p + 1]!]! + '-' +
+    HEX[r[p + 2]!]! + HEX[r[p + 3]!]! + HEX[r[p + 4]!]! + HEX[r[p + 5]!]! + HEX[r[p + 6]!]! + HEX[r[p + 7]!]!
+  );
+}
+
+export class Exchange {
+  readonly id: string;
+  /** Wall clock at arrival (epoch ms), for records. */
+  readonly startedAt: number;
+  /** Monotonic clock at arrival (performance.now() ms), for latencies. */
+  readonly t0: number;
+  readonly frontDoor: FrontDoor;
+  readonly destination: Destination;
+  readonly info: RequestInfo;
+  readonly clientAddress: string;
+  /** `x-sluice-*` request headers, taken off before forwarding; identity stages read them. */
+  readonly sluiceHeaders: ReadonlyArray<readonly [string, string]>;
+  identity: Identity | null = null;
+
+  requestBytes = 0;
+  /** Request content-encoding, lower-cased ('' when none). */
+  requestEncoding = '';
+  request: ParsedRequest | null = null;
+  status = 0;
+  responseHeaders: ReadonlyArray<readonly [string, string]> = [];
+  responseContentType = '';
+  responseEncoding = '';
+  responseBytes = 0;
+  /** Problems met while tapping the response for inspection (decoding, limits). */
+  inspectProblems: string[] = [];
+  response: ParsedResponse | null = null;
+  decision: Decision = { action: 'allow' };
+  outcome: Outcome = 'pending';
+  error: { code: ErrorCode; message: string } | null = null;
+
+  /** performance.now() stamps; 0 until reached. */
+  tUpstreamStart = 0;
+  tUpstreamHead = 0;
+  tEnd = 0;
+  /** Accumulated ms spent in Sluice's own code. */
+  ownMs = 0;
+
+  constructor(
+    frontDoor: FrontDoor,
+    destination: Destination,
+    info: RequestInfo,
+    clientAddress: string,
+    sluiceHeaders: ReadonlyArray<readonly [string, string]>,
+    t0: number,
+  ) {
+    this.startedAt = Date.now();
+    this.id = uuidv7(this.startedAt);
+    this.t0 = t0;
+    this.frontDoor = frontDoor;
+    this.destination = destination;
+    this.info = info;
+    this.clientAddress = clientAddress;
+    this.sluiceHeaders = sluiceHeaders;
+  }
+
+  /** Any stage may block; the first block wins and its reason is kept. */
+  block(by: string, reason: string): void {
+    if (this.decision.action !== 'block') this.decision = { action: 'block', reason, by };
+  }
+
+  fail(code: ErrorCode, message: string): void {
+    if (!this.error) this.error = { code, message };
+  }
+
+  latency(): Latency {
+    const end = this.tEnd || this.t0;
+    return {
+      totalMs: end - this.t0,
+      ttfbMs: this.tUpstreamHead && this.tUpstreamStart ? this.tUpstreamHead - this.tUpstreamStart : 0,
+      ownMs: this.ownMs,
+    };
+  }
+}

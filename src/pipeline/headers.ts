@@ -1,0 +1,115 @@
+// Header rewriting shared by every front door: what crosses the proxy and what stops at it.
+// Headers travel as flat [name, value, name, value…] arrays, the shape undici and Node's rawHeaders use.
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus proxy credentials meant for Sluice. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Dropped from requests: recomputed by the upstream client, or meaningless after the hop. */
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect', 'http2-settings']);
+
+/** Dropped from responses: the front door frames the body itself and stamps its own Date. */
+const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'content-length', 'date']);
+
+export const SLUICE_HEADER_PREFIX = 'x-sluice-';
+
+export interface ForwardHeaders {
+  /** Flat list for the upstream request. */
+  headers: string[];
+  /** `x-sluice-*` headers addressed to the proxy (identity and the like); never forwarded. */
+  sluice: Array<[string, string]>;
+  contentLength: number;
+  contentType: string;
+  contentEncoding: string;
+}
+
+/** Names listed in a Connection header are hop-by-hop for this message (RFC 9110 §7.6.1). */
+function connectionTokens(value: string): Set<string> | null {
+  if (!value) return null;
+  const out = new Set<string>();
+  for (const t of value.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive') out.add(n);
+  }
+  return out.size ? out : null;
+}
+
+/**
+ * Builds upstream request headers from the client's (flat, any case): drops hop-by-hop and
+ * Sluice's own headers, sets Host to the provider host and appends the client to X-Forwarded-For.
+ */
+export function forwardRequestHeaders(raw: readonly string[], upstreamHost: string, clientAddress: string): ForwardHeaders {
+  let connection = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') connection += (connection ? ',' : '') + raw[i + 1];
+  }
+  const extraDrop = connectionTokens(connection);
+  const headers: string[] = ['host', upstreamHost];
+  const sluice: Array<[string, string]> = [];
+  let xff = '';
+  let contentLength = -1;
+  let contentType = '';
+  let contentEncoding = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name.startsWith(SLUICE_HEADER_PREFIX)) {
+      sluice.push([name, value]);
+      continue;
+    }
+    if (name === 'content-length') contentLength = Number(value);
+    else if (name === 'content-type') contentType = value;
+    else if (name === 'content-encoding') contentEncoding = value.toLowerCase();
+    if (REQUEST_DROP.has(name) || extraDrop?.has(name)) continue;
+    if (name === 'x-forwarded-for') {
+      xff += (xff ? ', ' : '') + value;
+      continue;
+    }
+    headers.push(name, value);
+  }
+  headers.push('x-forwarded-for', xff ? `${xff}, ${clientAddress}` : clientAddress);
+  return { headers, sluice, contentLength, contentType, contentEncoding };
+}
+
+export interface ResponseHeadInfo {
+  /** Flat list for the client. */
+  headers: string[];
+  contentLength: number;
+  contentType: string;
+  contentEncoding: string;
+}
+
+/** Filters upstream response headers (undici raw Buffers) for the client. */
+export function clientResponseHeaders(raw: ReadonlyArray<Buffer | string>): ResponseHeadInfo {
+  let connection = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 10 && n.toString().toLowerCase() === 'connection') connection += (connection ? ',' : '') + raw[i + 1]!.toString();
+  }
+  const extraDrop = connectionTokens(connection);
+  const headers: string[] = [];
+  let contentLength = -1;
+  let contentType = '';
+  let contentEncoding = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    if (name === 'content-length') {
+      const n = Number(value);
+      if (Number.isSafeInteger(n) && n >= 0) contentLength = n;
+    } else if (name === 'content-type') contentType = value.toLowerCase();
+    else if (name === 'content-encoding') contentEncoding = value.toLowerCase().trim();
+    if (RESPONSE_DROP.has(name) || extraDrop?.has(name)) continue;
+    headers.push(name, value);
+  }
+  return { headers, contentLength, contentType, contentEncoding };
+}

@@ -1,0 +1,272 @@
+// Runs one exchange end to end: request stages, upstream call, streamed response, completion.
+// Front doors hand it an Exchange, the forwarded headers, the body and a ClientSink; nothing else.
+
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { ErrorCodes, describeUpstreamError, upstreamErrorCode, type ErrorCode } from '../errors';
+import { adapterFor } from '../providers/index';
+import type { Upstreams } from '../upstream/pools';
+import { BodyTap } from './decode';
+import type { Exchange } from './exchange';
+import { clientResponseHeaders } from './headers';
+import type { Pipeline } from './pipeline';
+
+/** How the pipeline talks back to the client, whatever the front door's server library. */
+export interface ClientSink {
+  /** True once the client has gone; later calls are ignored. */
+  readonly aborted: boolean;
+  onAbort(cb: () => void): void;
+  /** Status line and headers. contentLength -1 means length unknown (chunked). */
+  respond(status: number, statusText: string, headers: readonly string[], contentLength: number): void;
+  /** False when the chunk had to be buffered; wait for onWritable before sending more. */
+  write(chunk: Buffer): boolean;
+  onWritable(cb: () => void): void;
+  end(): void;
+  /** Cuts the connection: used when a response cannot be completed truthfully. */
+  destroy(): void;
+  /** A whole response produced by Sluice (errors, blocks); `close` drops the connection after it. */
+  sendWhole(status: number, headers: readonly string[], body: string, close?: boolean): void;
+}
+
+export interface RelayOptions {
+  maxInspectBytes: number;
+}
+
+/** One exchange in flight. Implements undici's raw handler: raw header buffers, no stream objects. */
+class Call implements Dispatcher.DispatchHandler {
+  readonly x: Exchange;
+  readonly sink: ClientSink;
+  readonly relay: Relay;
+  readonly headers: string[];
+  readonly body: Buffer;
+  abortUpstream: ((err?: Error) => void) | null = null;
+  resumeUpstream: (() => void) | null = null;
+  responded = false;
+  chunked = false;
+  finished = false;
+  clientGone = false;
+  tap: BodyTap | null = null;
+
+  constructor(relay: Relay, x: Exchange, headers: string[], body: Buffer, sink: ClientSink) {
+    this.relay = relay;
+    this.x = x;
+    this.headers = headers;
+    this.body = body;
+    this.sink = sink;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.clientGone) abort(new Error('client aborted'));
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true; // 1xx informational: the final head follows
+    const t = performance.now();
+    const x = this.x;
+    x.tUpstreamHead = t;
+    x.status = status;
+    const head = clientResponseHeaders(raw);
+    x.responseContentType = head.contentType;
+    x.responseEncoding = head.contentEncoding;
+    this.resumeUpstream = resume;
+    const pipeline = this.relay.pipeline;
+    pipeline.responseHead(x);
+    if (pipeline.wantsResponseChunks) {
+      this.tap = new BodyTap(head.contentEncoding, this.relay.opts.maxInspectBytes, {
+        chunk: (b) => pipeline.responseChunk(x, b),
+        problem: (m) => x.inspectProblems.push(m),
+      });
+    }
+    const contentLength = x.info.method === 'HEAD' || status === 204 || status === 304 ? 0 : head.contentLength;
+    this.chunked = contentLength < 0;
+    head.headers.push('x-sluice-exchange-id', x.id);
+    this.responded = true;
+    this.sink.respond(status, statusText, head.headers, contentLength);
+    x.ownMs += performance.now() - t;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const t = performance.now();
+    this.x.responseBytes += chunk.length;
+    this.tap?.push(chunk);
+    const ok = this.sink.write(chunk);
+    this.x.ownMs += performance.now() - t;
+    if (ok || this.sink.aborted) return true;
+    // Backpressure: undici stops reading the upstream socket until the client drains.
+    this.sink.onWritable(this.resumeUpstream!);
+    return false;
+  }
+
+  onComplete(): void {
+    const x = this.x;
+    if (!this.clientGone) {
+      this.sink.end();
+      x.outcome = 'completed';
+    }
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    const x = this.x;
+    if (this.clientGone) {
+      this.finish();
+      return;
+    }
+    const code = upstreamErrorCode(err);
+    const message = describeUpstreamError(err, x.destination.host);
+    x.fail(code, message);
+    if (!this.responded) {
+      x.outcome = 'upstream_error';
+      this.relay.answer(x, this.sink, code, message);
+    } else {
+      x.outcome = 'upstream_aborted';
+      // A chunked body can end at a chunk boundary (SSE clients see the stream stop);
+      // a sized body cannot end early without lying about its length, so the connection goes.
+      if (this.chunked) this.sink.end();
+      else this.sink.destroy();
+    }
+    this.finish();
+  }
+
+  clientAborted(): void {
+    if (this.finished || this.clientGone) return;
+    this.clientGone = true;
+    this.x.outcome = 'client_aborted';
+    this.x.fail('SLUICE_CLIENT_ABORTED', 'client closed the connection before the response finished');
+    if (this.abortUpstream) this.abortUpstream(new Error('client aborted'));
+    else if (this.x.tUpstreamStart === 0) this.finish(); // still in request stages: nothing upstream to wait for
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tap) this.tap.end(() => this.relay.complete(this));
+    else this.relay.complete(this);
+  }
+}
+
+export class Relay {
+  readonly pipeline: Pipeline;
+  readonly opts: RelayOptions;
+  private readonly upstreams: Upstreams;
+  private readonly active = new Set<Call>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(pipeline: Pipeline, upstreams: Upstreams, opts: RelayOptions) {
+    this.pipeline = pipeline;
+    this.upstreams = upstreams;
+    this.opts = opts;
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  /** Starts an exchange whose body has been read in full. */
+  run(x: Exchange, headers: string[], body: Buffer, sink: ClientSink): void {
+    const call = new Call(this, x, headers, body, sink);
+    this.active.add(call);
+    sink.onAbort(() => call.clientAborted());
+    x.requestBytes = body.length;
+    const t = performance.now();
+    const p = this.pipeline.requestHead(x);
+    x.ownMs += performance.now() - t;
+    if (p) p.then(() => this.afterHead(call));
+    else this.afterHead(call);
+  }
+
+  /** Sluice answers itself (limits, routing, upstream failures) in the provider's error shape. */
+  answer(x: Exchange, sink: ClientSink, code: ErrorCode, message: string): void {
+    const status = ErrorCodes[code].status;
+    const { contentType, body } = adapterFor(x.destination.format).errorBody(status, code, message);
+    // After a refused upload the rest of the body may still be in flight: close rather than read it.
+    const close = code === 'SLUICE_BODY_TOO_LARGE';
+    sink.sendWhole(status, ['content-type', contentType, 'x-sluice-error', code, 'x-sluice-exchange-id', x.id], body, close);
+  }
+
+  /** Records and answers an exchange refused before the pipeline ran (413, unknown route…). */
+  reject(x: Exchange, sink: ClientSink, code: ErrorCode, message: string): void {
+    x.fail(code, message);
+    x.outcome = 'rejected';
+    if (!sink.aborted) this.answer(x, sink, code, message);
+    x.tEnd = performance.now();
+    this.pipeline.complete(x);
+  }
+
+  /** Waits for in-flight exchanges up to `graceMs`, then cuts what is left. */
+  async drain(graceMs: number): Promise<void> {
+    if (this.active.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    for (const call of [...this.active]) {
+      call.x.fail('SLUICE_SHUTTING_DOWN', `shutdown grace period of ${graceMs} ms ended before the exchange did`);
+      call.sink.destroy();
+      call.clientAborted();
+    }
+  }
+
+  complete(call: Call): void {
+    const x = call.x;
+    x.tEnd = performance.now();
+    const t = x.tEnd;
+    this.pipeline.complete(x);
+    x.ownMs += performance.now() - t;
+    this.active.delete(call);
+    if (this.active.size === 0 && this.idleWaiters.length) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private afterHead(call: Call): void {
+    const x = call.x;
+    if (call.clientGone) return;
+    if (x.decision.action === 'block') return this.blocked(call);
+    const t = performance.now();
+    const p = this.pipeline.requestBody(x, call.body);
+    x.ownMs += performance.now() - t;
+    if (p) p.then(() => this.send(call));
+    else this.send(call);
+  }
+
+  private send(call: Call): void {
+    const x = call.x;
+    if (call.clientGone) return;
+    if (x.decision.action === 'block') return this.blocked(call);
+    x.tUpstreamStart = performance.now();
+    const q = x.info.query;
+    try {
+      this.upstreams.dispatch(
+        x.destination.origin,
+        {
+          path: q ? `${x.info.path}?${q}` : x.info.path,
+          method: x.info.method as Dispatcher.HttpMethod,
+          headers: call.headers,
+          body: call.body.length > 0 || x.info.method !== 'GET' ? call.body : null,
+        },
+        call,
+      );
+    } catch (err) {
+      // undici refuses what it cannot send (a header value with a newline, an odd method).
+      x.fail('SLUICE_BAD_REQUEST', `request cannot be forwarded: ${(err as Error).message}`);
+      x.outcome = 'rejected';
+      this.answer(x, call.sink, 'SLUICE_BAD_REQUEST', `request cannot be forwarded: ${(err as Error).message}`);
+      call.finish();
+    }
+  }
+
+  private blocked(call: Call): void {
+    const x = call.x;
+    x.outcome = 'blocked';
+    this.answer(x, call.sink, 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'}`);
+    call.finish();
+  }
+}

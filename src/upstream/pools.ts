@@ -1,0 +1,43 @@
+// Upstream connections: one keep-alive undici Pool per origin, created on first use.
+// Timeouts come from limits.upstream_timeout_ms; TLS verifies against Node's trust store.
+
+import { Pool, type Dispatcher } from 'undici';
+
+export interface UpstreamOptions {
+  connectionsPerOrigin: number;
+  timeoutMs: number;
+}
+
+export class Upstreams {
+  private readonly pools = new Map<string, Pool>();
+  private readonly opts: UpstreamOptions;
+
+  constructor(opts: UpstreamOptions) {
+    this.opts = opts;
+  }
+
+  /** Sends a request with a raw undici handler (no stream objects on the hot path). */
+  dispatch(origin: string, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: this.opts.connectionsPerOrigin,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+        connect: { timeout: Math.min(this.opts.timeoutMs, 30_000) },
+      });
+      this.pools.set(origin, pool);
+    }
+    pool.dispatch(options, handler);
+  }
+
+  /** Closes idle connections and waits for in-flight requests (callers drain first). */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
