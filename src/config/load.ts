@@ -26,7 +26,7 @@ export function parseConfig(text: string, source = 'config'): Config {
     if (isScalar(root) && root.value == null) {
       // An empty file or a file of comments: defaults apply.
     } else {
-      walk(schema, root, '', config, 'root', problems, lineCounter);
+      walk(schema, root, '', { root: config }, 'root', problems, lineCounter);
     }
   }
   if (problems.length > 0) throw configError(problems, source);
@@ -95,8 +95,10 @@ function walk(
         return;
       }
       const obj = (target[slot] ??= {}) as Record<string, unknown>;
+      const seen = new Set<string>();
       for (const pair of node.items) {
         const k = isScalar(pair.key) ? String(pair.key.value) : '';
+        seen.add(k);
         const sub = rule.fields[k];
         if (!sub) {
           problems.push({
@@ -109,7 +111,7 @@ function walk(
         walk(sub, pair.value as YamlNode | null, join(path, k), obj, k, problems, lc);
       }
       for (const required of rule.required ?? []) {
-        if (obj[required] == null) problems.push({ key: join(path, required), line, message: 'is required' });
+        if (!seen.has(required)) problems.push({ key: join(path, required), line, message: 'is required' });
       }
       return;
     }

@@ -1,0 +1,599 @@
+// Proxy benchmark: Sluice's gateway against a direct call and an nginx reverse proxy, same mock upstream, same run.
+// Each server runs in its own child process so the load generator never shares an event loop with what it measures.
+
+import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { App, closeApp, listenPort } from '../src/http/uws';
+import { startSluice } from '../src/sluice';
+import { defaultConfig } from '../src/config/schema';
+
+// ---------------------------------------------------------------------------------------------
+// Payloads: sized like a real short chat turn so header and body handling both show in the cost.
+
+const SYSTEM_PROMPT =
+  'You are a careful assistant for an internal engineering team. Answer concisely, cite the file and line ' +
+  'when you refer to code, and say so plainly when you are not sure. Never invent configuration keys.';
+const USER_PROMPT =
+  'Our service keeps timing out when it calls the billing API during the nightly batch. The logs show ' +
+  'ECONNRESET after roughly 30 seconds, always on the first request after an idle period of a few minutes. ' +
+  'We use a keep-alive agent with maxSockets 50 and the default keepAliveMsecs. The billing team says their ' +
+  'load balancer drops idle connections after 60 seconds. What is the most likely cause, and what should we ' +
+  'change first? Please keep the answer under ten lines and include the one setting we should try.';
+
+const REQUEST_BODY = JSON.stringify({
+  model: 'gpt-4o-mini',
+  messages: [
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: USER_PROMPT },
+  ],
+  temperature: 0.2,
+  max_tokens: 400,
+  user: 'bench-user-0001',
+});
+
+const MOCK_RESPONSE = Buffer.from(
+  JSON.stringify({
+    id: 'chatcmpl-BENCH8f3b1c2d4e5a6978b0c1d2e3f4a5',
+    object: 'chat.completion',
+    created: 1795600000,
+    model: 'gpt-4o-mini-2024-07-18',
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content:
+            'The most likely cause is a stale pooled socket: your agent reuses a connection the billing load ' +
+            'balancer has already dropped, so the first write after the idle period gets ECONNRESET. Set the ' +
+            "agent's free-socket timeout below the balancer's 60 s idle limit (for example keepAliveTimeout: " +
+            '30000 or freeSocketTimeout: 30000) so idle sockets are closed on your side first. Also retry ' +
+            'idempotent requests once on ECONNRESET, and log the socket reuse count to confirm the diagnosis.',
+          refusal: null,
+          annotations: [],
+        },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: {
+      prompt_tokens: 148,
+      completion_tokens: 97,
+      total_tokens: 245,
+      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    },
+    service_tier: 'default',
+    system_fingerprint: 'fp_bench01234',
+  }),
+);
+
+const CHAT_PATH = '/v1/chat/completions';
+
+// ---------------------------------------------------------------------------------------------
+// Child roles. Children exit when the IPC channel drops, so a crashed or killed bench leaves nothing behind.
+
+type ChildMsg = { type: 'ready'; port: number; url: string } | { type: 'error'; message: string };
+
+function send(msg: ChildMsg): void {
+  process.send?.(msg);
+}
+
+function runMock(): void {
+  const app = App();
+  app.post(CHAT_PATH, (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // Answer only after the whole request arrived, as a real upstream would; the body itself is not needed.
+    res.onData((_chunk, isLast) => {
+      if (!isLast || aborted) return;
+      res.cork(() => {
+        res
+          .writeStatus('200 OK')
+          .writeHeader('content-type', 'application/json')
+          .writeHeader('openai-processing-ms', '412')
+          .writeHeader('x-request-id', 'req_bench0001')
+          .end(MOCK_RESPONSE);
+      });
+    });
+  });
+  app.any('/*', (res) => {
+    res.cork(() => res.writeStatus('404 Not Found').end('not found'));
+  });
+  app.listen('127.0.0.1', 0, (socket) => {
+    if (!socket) {
+      send({ type: 'error', message: 'mock upstream cannot listen' });
+      process.exit(1);
+    }
+    const port = listenPort(socket);
+    send({ type: 'ready', port, url: `http://127.0.0.1:${port}` });
+  });
+  const stop = () => {
+    closeApp(app);
+    process.exit(0);
+  };
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function runSluice(mockOrigin: string, dataDir: string): Promise<void> {
+  const config = defaultConfig();
+  config.listen.proxy = { host: '127.0.0.1', port: 0 };
+  config.listen.forward = { host: '127.0.0.1', port: 0 };
+  config.listen.admin = { host: '127.0.0.1', port: 0 };
+  // Kept out of the working tree in case Sluice starts writing audit data there.
+  config.data_dir = dataDir;
+  config.upstreams = { 'api.openai.com': mockOrigin };
+  const sluice = await startSluice({ config });
+  send({ type: 'ready', port: sluice.ports.proxy, url: sluice.gatewayUrl });
+  let stopping = false;
+  // A clean exit (not a kill) is what lets --cpu-prof write its profile.
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    sluice.stop(1000).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process bookkeeping in the bench: every child is registered here and killed on any way out.
+
+const children = new Set<ChildProcess>();
+let tempDir: string | null = null;
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+function killAllNow(): void {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  children.clear();
+  if (tempDir) {
+    try {
+      rmSync(tempDir, { recursive: true, force: true });
+    } catch {
+      // best effort: it is under the OS temp dir anyway
+    }
+    tempDir = null;
+  }
+}
+
+/** Asks each child to stop (so a profiled Sluice can write its profile), then kills what is left. */
+async function stopAll(graceMs: number): Promise<void> {
+  const waits = [...children].map(
+    (c) =>
+      new Promise<void>((resolve) => {
+        if (c.exitCode !== null || c.signalCode !== null) return resolve();
+        const timer = setTimeout(() => {
+          c.kill('SIGKILL');
+          resolve();
+        }, graceMs);
+        c.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if (c.connected) c.send('stop');
+        else c.kill('SIGTERM');
+      }),
+  );
+  await Promise.all(waits);
+  killAllNow();
+}
+
+function installExitHandlers(): void {
+  process.on('exit', killAllNow);
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: stopping children`);
+    stopAll(1500).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  const onFatal = (err: unknown) => {
+    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    stopAll(1500).finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+}
+
+function forkRole(role: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number; url: string }> {
+  // Children's stdout goes to our stderr: stdout carries nothing but the result line.
+  const child = fork(__filename, ['--role', role, ...args], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within 15 s`)), 15_000);
+    child.once('message', (m: ChildMsg) => {
+      clearTimeout(timer);
+      if (m.type === 'ready') resolve({ child, port: m.port, url: m.url });
+      else reject(new Error(`${role} child: ${m.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${role} child exited before ready (code ${code}, signal ${signal})`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx baseline: one worker, keep-alive upstream, no logging, so it is the best case of a plain reverse proxy.
+
+function findNginx(): string | null {
+  const candidates = [process.env.BENCH_NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/usr/bin/nginx'];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  return null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startNginx(bin: string, dir: string, mockPort: number): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const ngDir = join(dir, 'nginx');
+  mkdirSync(ngDir, { recursive: true });
+  const p = (name: string) => join(ngDir, name);
+  // master_process off: one process that is the single worker, so its CPU is exactly what /proc shows
+  // and one kill ends it. keepalive_requests is raised on both sides because uWS/undici never recycle
+  // connections by count; nginx's default of 1000 would add reconnects the other targets do not pay.
+  const conf = `
+worker_processes 1;
+daemon off;
+master_process off;
+pid ${p('nginx.pid')};
+error_log ${p('error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${p('client_body')};
+  proxy_temp_path ${p('proxy')};
+  fastcgi_temp_path ${p('fastcgi')};
+  uwsgi_temp_path ${p('uwsgi')};
+  scgi_temp_path ${p('scgi')};
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  upstream mock {
+    server 127.0.0.1:${mockPort};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location /openai/ {
+      proxy_pass http://mock/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+  writeFileSync(p('nginx.conf'), conf);
+  const child = spawn(bin, ['-p', `${ngDir}/`, '-e', p('error.log'), '-c', p('nginx.conf')], { stdio: ['ignore', 2, 2] });
+  children.add(child);
+  let exited: string | null = null;
+  child.once('exit', (code, signal) => {
+    exited = `nginx exited (code ${code}, signal ${signal})`;
+  });
+  child.once('error', (err) => {
+    exited = `nginx failed to start: ${err.message}`;
+  });
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited) break;
+    if (await canConnect(port)) return { child, url: `http://127.0.0.1:${port}` };
+    await sleep(50);
+  }
+  let errLog = '';
+  try {
+    errLog = readFileSync(p('error.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
+  } catch {
+    // no log written
+  }
+  throw new Error(`${exited ?? 'nginx did not accept connections within 10 s'}${errLog ? `: ${errLog}` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement.
+
+/**
+ * Latency histogram at 10 µs resolution: autocannon's own histogram keeps whole milliseconds,
+ * which cannot tell a 1.2 ms p50 from a 1.9 ms one at these speeds.
+ */
+class LatencyHist {
+  private static readonly BUCKETS = 1 << 20; // 10 µs × 2^20 ≈ 10.5 s, autocannon's default timeout
+  private readonly counts = new Uint32Array(LatencyHist.BUCKETS);
+  total = 0;
+
+  record(ms: number): void {
+    const i = Math.min(LatencyHist.BUCKETS - 1, Math.max(0, Math.round(ms * 100)));
+    this.counts[i]!++;
+    this.total++;
+  }
+
+  percentile(q: number): number {
+    if (this.total === 0) return NaN;
+    const rank = Math.max(1, Math.ceil(q * this.total));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return i / 100;
+    }
+    return NaN;
+  }
+}
+
+interface RunStats {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non2xx: number;
+  cpu_us_per_req: number | null;
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system) a process has used, from /proc; null where /proc is not available. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name start at field 3 (state); utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+function load(url: string, seconds: number, connections: number, pid?: number): Promise<RunStats> {
+  return new Promise((resolve, reject) => {
+    const hist = new LatencyHist();
+    const cpu0 = cpuSeconds(pid);
+    const inst = autocannon(
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: REQUEST_BODY,
+        connections,
+        pipelining: 1,
+        duration: seconds,
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        const cpu1 = cpuSeconds(pid);
+        const ok = result['2xx'];
+        resolve({
+          // Only 2xx count as throughput: a proxy answering errors fast must not look fast.
+          rps: result.duration > 0 ? ok / result.duration : 0,
+          p50_ms: hist.percentile(0.5),
+          p99_ms: hist.percentile(0.99),
+          errors: result.errors,
+          non2xx: result.non2xx,
+          cpu_us_per_req: cpu0 !== null && cpu1 !== null && ok > 0 ? ((cpu1 - cpu0) * 1e6) / ok : null,
+        });
+      },
+    );
+    inst.on('response', (_client, status, _bytes, ms) => {
+      if (status >= 200 && status < 300) hist.record(ms);
+    });
+  });
+}
+
+/** One request per target before the load: a proxy that answers the wrong bytes would otherwise benchmark fine. */
+async function preflight(name: string, url: string): Promise<string | null> {
+  try {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: REQUEST_BODY });
+    const body = Buffer.from(await r.arrayBuffer());
+    if (r.status !== 200) return `${name}: preflight got HTTP ${r.status}: ${body.toString('utf8', 0, 200)}`;
+    if (!body.equals(MOCK_RESPONSE)) return `${name}: preflight response body differs from the mock's (${body.length} vs ${MOCK_RESPONSE.length} bytes)`;
+    return null;
+  } catch (err) {
+    return `${name}: preflight failed: ${(err as Error).message}`;
+  }
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function round(x: number, digits: number): number | null {
+  if (!Number.isFinite(x)) return null;
+  const k = 10 ** digits;
+  return Math.round(x * k) / k;
+}
+
+function summarize(runs: RunStats[]) {
+  const cpu = runs.map((r) => r.cpu_us_per_req).filter((x): x is number => x !== null);
+  return {
+    rps: round(median(runs.map((r) => r.rps)), 0),
+    p50_ms: round(median(runs.map((r) => r.p50_ms)), 2),
+    p99_ms: round(median(runs.map((r) => r.p99_ms)), 2),
+    // Totals, not medians: any error in any round must show.
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    cpu_us_per_req: cpu.length ? round(median(cpu), 1) : null,
+    rps_rounds: runs.map((r) => round(r.rps, 0)),
+  };
+}
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+interface Target {
+  name: 'direct' | 'nginx' | 'sluice';
+  url: string;
+  pid: number | undefined;
+}
+
+async function main(): Promise<void> {
+  installExitHandlers();
+  const duration = envNumber('BENCH_DURATION', 10);
+  const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
+  const connections = Math.round(envNumber('BENCH_CONNECTIONS', 32));
+  const warmup = envNumber('BENCH_WARMUP', 2);
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const notes: string[] = [];
+
+  tempDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const mock = await forkRole('mock', []);
+  log(`mock upstream on ${mock.url}`);
+  const sluiceArgv = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const sluiceDataDir = join(tempDir, 'sluice-data');
+  const sluice = await forkRole('sluice', [mock.url, sluiceDataDir], sluiceArgv);
+  log(`sluice gateway on ${sluice.url}${profileDir ? ` (cpu profile to ${profileDir})` : ''}`);
+
+  const targets: Target[] = [{ name: 'direct', url: `${mock.url}${CHAT_PATH}`, pid: mock.child.pid }];
+  const nginxBin = findNginx();
+  if (!nginxBin) {
+    notes.push('nginx baseline skipped: no nginx binary found (install nginx-light or set BENCH_NGINX)');
+  } else {
+    try {
+      const ng = await startNginx(nginxBin, tempDir, mock.port);
+      log(`nginx (${nginxBin}) on ${ng.url}`);
+      targets.push({ name: 'nginx', url: `${ng.url}/openai${CHAT_PATH}`, pid: ng.child.pid });
+    } catch (err) {
+      notes.push(`nginx baseline skipped: ${(err as Error).message}`);
+    }
+  }
+  targets.push({ name: 'sluice', url: `${sluice.url}/openai${CHAT_PATH}`, pid: sluice.child.pid });
+
+  for (const t of targets) {
+    const problem = await preflight(t.name, t.url);
+    if (problem) {
+      notes.push(problem);
+      log(problem);
+    }
+  }
+
+  const results = new Map<string, RunStats[]>(targets.map((t) => [t.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    // Rotating the order gives every target each slot once per len(targets) rounds, so drift
+    // on a shared machine (thermal, neighbours) does not always land on the same target.
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    for (const t of order) {
+      log(`round ${r + 1}/${rounds} ${t.name}: warm-up ${warmup}s`);
+      await load(t.url, warmup, connections);
+      log(`round ${r + 1}/${rounds} ${t.name}: measuring ${duration}s`);
+      const s = await load(t.url, duration, connections, t.pid);
+      log(
+        `round ${r + 1}/${rounds} ${t.name}: ${s.rps.toFixed(0)} req/s p50 ${s.p50_ms} ms p99 ${s.p99_ms} ms` +
+          ` errors ${s.errors} non2xx ${s.non2xx}${s.cpu_us_per_req !== null ? ` cpu ${s.cpu_us_per_req.toFixed(1)} µs/req` : ''}`,
+      );
+      results.get(t.name)!.push(s);
+    }
+  }
+
+  const direct = summarize(results.get('direct')!);
+  const sl = summarize(results.get('sluice')!);
+  const ng = results.has('nginx') ? summarize(results.get('nginx')!) : null;
+  for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng]] as const) {
+    if (s && (s.errors > 0 || s.non2xx > 0)) notes.push(`${name}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
+  }
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? round(a / b, 3) : null);
+  const out = {
+    bench: 'proxy',
+    node: process.version,
+    cpus: cpus().length,
+    duration_s: duration,
+    rounds,
+    connections,
+    warmup_s: warmup,
+    direct,
+    sluice: sl,
+    nginx: ng,
+    ratio_sluice_direct: ratio(sl.rps, direct.rps),
+    ratio_sluice_nginx: ng ? ratio(sl.rps, ng.rps) : null,
+    p99_sluice_over_nginx: ng ? ratio(sl.p99_ms, ng.p99_ms) : null,
+    notes,
+  };
+  await stopAll(3000);
+  // Exit only once the line is flushed: a piped stdout may still be writing when main() returns.
+  await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(out) + '\n', () => resolve()));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const roleAt = process.argv.indexOf('--role');
+if (roleAt >= 0) {
+  const role = process.argv[roleAt + 1];
+  const rest = process.argv.slice(roleAt + 2);
+  if (role === 'mock') runMock();
+  else if (role === 'sluice')
+    runSluice(rest[0]!, rest[1]!).catch((err: Error) => {
+      send({ type: 'error', message: err.stack ?? err.message });
+      process.exit(1);
+    });
+  else {
+    process.stderr.write(`unknown role ${role}\n`);
+    process.exit(2);
+  }
+} else {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      log(`failed: ${err.stack ?? err.message}`);
+      stopAll(1500).finally(() => process.exit(1));
+    },
+  );
+}
