@@ -64,3 +64,7 @@ export function describeUpstreamError(err: unknown, host: string): string {
   const msg = e?.message ?? String(err);
   return `upstream ${host}: ${msg} (${code})`;
 }
+
+export function bodyTooLargeMessage(size: number, max: number): string {
+  return `request body of ${size} bytes exceeds limits.max_request_bytes (${max}); nothing was forwarded`;
+}

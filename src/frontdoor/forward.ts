@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
 import type { Destination, DestinationRegistry } from '../destinations/registry';
-import { SluiceError } from '../errors';
+import { SluiceError, bodyTooLargeMessage } from '../errors';
 import { Exchange } from '../pipeline/exchange';
 import { forwardRequestHeaders } from '../pipeline/headers';
 import type { Relay } from '../pipeline/relay';
@@ -103,7 +103,7 @@ export class ForwardProxy {
     const relay = this.opts.relay;
     const max = this.opts.maxRequestBytes;
     if (this.draining) return relay.reject(x, sink, 'SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
-    if (fwd.contentLength > max) return relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(fwd.contentLength, max));
+    if (fwd.contentLength > max) return relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
 
     const parts: Buffer[] = [];
     let received = 0;
@@ -113,7 +113,7 @@ export class ForwardProxy {
       received += chunk.length;
       if (received > max) {
         rejected = true;
-        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(received, max));
+        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received, max));
         req.resume();
         return;
       }
@@ -131,8 +131,4 @@ export class ForwardProxy {
     if (dest.tier !== 'unknown' || dest.origin !== `https://${hostHeader}`) return dest;
     return { ...dest, origin: `http://${hostHeader}` };
   }
-}
-
-function tooLarge(size: number, max: number): string {
-  return `request body of ${size} bytes exceeds limits.max_request_bytes (${max}); nothing was forwarded`;
 }

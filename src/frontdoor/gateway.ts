@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
 import type { DestinationRegistry } from '../destinations/registry';
-import { SluiceError } from '../errors';
+import { SluiceError, bodyTooLargeMessage } from '../errors';
 import { App, closeApp, closeListenSocket, listenPort, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../http/uws';
 import { Exchange } from '../pipeline/exchange';
 import { forwardRequestHeaders } from '../pipeline/headers';
@@ -99,7 +99,7 @@ export class Gateway {
       return;
     }
     if (fwd.contentLength > max) {
-      relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(fwd.contentLength, max));
+      relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
       return;
     }
 
@@ -114,7 +114,7 @@ export class Gateway {
       const n = chunk.byteLength;
       if (received + n > max) {
         rejected = true;
-        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', tooLarge(received + n, max));
+        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received + n, max));
         return;
       }
       if (body && received + n <= body.length) {
@@ -132,7 +132,3 @@ export class Gateway {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function tooLarge(size: number, max: number): string {
-  return `request body of ${size} bytes exceeds limits.max_request_bytes (${max}); nothing was forwarded`;
-}

@@ -12,9 +12,10 @@ import { startHarness, type Harness } from '../fixtures/harness';
 
 let h: Harness;
 const MAX = 64 * 1024;
+const INSPECT = 1024 * 1024;
 
 before(async () => {
-  h = await startHarness(`limits: { max_request_bytes: ${MAX}, upstream_timeout_ms: 700 }\n`, (c) => {
+  h = await startHarness(`limits: { max_request_bytes: ${MAX}, upstream_timeout_ms: 700, max_inspect_bytes: ${INSPECT} }\n`, (c) => {
     c.upstreams['api.mistral.ai'] = 'http://127.0.0.1:1'; // nothing listens on port 1
     c.upstreams['api.x.ai'] = 'http://no-such-host.invalid';
   });
@@ -226,4 +227,30 @@ test('a slow client throttles the upstream (backpressure) and still gets every b
   const x = await h.nextExchange();
   assert.equal(x.outcome, 'completed');
   assert.ok(x.responseBytes >= bytes);
+});
+
+test('a compressed response bigger than max_inspect_bytes is relayed whole; inspection stops at the limit', async () => {
+  const bytes = 8 * 1024 * 1024;
+  const { statusCode, headers, body } = await request(gw('/openai/v1/chat/completions'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mock-behavior': 'big,gzip', 'x-mock-bytes': String(bytes) },
+    body: chatBody('bomb', { stream: true }),
+  });
+  assert.equal(statusCode, 200);
+  assert.equal(headers['content-encoding'], 'gzip');
+  const raw = Buffer.from(await body.arrayBuffer());
+  assert.ok(gunzipSync(raw).length >= bytes, 'the client got every byte');
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'completed');
+  assert.ok(x.response?.errors.some((e) => /max_inspect_bytes/.test(e)), x.response?.errors.join('; '));
+});
+
+test('a GET without a body passes through, status and body as the provider sent them', async () => {
+  const res = await fetch(gw('/openai/v1/no-such-endpoint'));
+  const direct = await fetch(`${h.mock.url}/v1/no-such-endpoint`);
+  assert.equal(res.status, direct.status);
+  assert.equal(normalise(await res.text()), normalise(await direct.text()));
+  const x = await h.nextExchange();
+  assert.equal(x.info.method, 'GET');
+  assert.equal(x.outcome, 'completed');
 });
