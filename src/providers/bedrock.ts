@@ -41,10 +41,11 @@ export function bedrockPath(path: string): { model?: string; operation: string }
   return { model: safeDecodeURIComponent(m[1]!), operation: OPERATIONS[m[2]!]! };
 }
 
-/** Anthropic model ids look like `anthropic.claude-…` or, for inference profiles, `us.anthropic.claude-…`. */
+/** Anthropic model ids look like `anthropic.claude-…`, `us.anthropic.claude-…` (inference profiles)
+ *  or end a foundation-model ARN (`…:foundation-model/anthropic.claude-…`). */
 export function isAnthropicModelId(model: string | undefined): boolean {
   if (model === undefined) return false;
-  return model.startsWith('anthropic.') || model.includes('.anthropic.') || /(^|[/:])anthropic\./.test(model);
+  return model.startsWith('anthropic.') || model.includes('.anthropic.') || model.includes('/anthropic.');
 }
 
 function converseContent(c: RequestCollector, role: string, content: unknown, path: string): void {
@@ -144,7 +145,6 @@ class BedrockResponse implements ResponseHandlers {
 
   constructor(
     private readonly b: ResponseBuilder,
-    private readonly operation: string,
     private readonly status: number,
   ) {
     this.anthropic = new AnthropicResponseState(b);
@@ -193,7 +193,6 @@ class BedrockResponse implements ResponseHandlers {
     if (info.mode !== 'eventstream' || this.b.providerError !== undefined) return;
     if (this.sawAnthropicChunk) this.anthropic.end();
     else if (this.sawConverseEvent && !this.sawMessageStop) this.b.error('stream ended before messageStop');
-    else if (this.operation === 'converseStream' && !this.sawConverseEvent) this.b.error('stream carried no Converse events');
   }
 
   private payload(m: EventStreamMessage): unknown {
@@ -287,9 +286,10 @@ class BedrockResponse implements ResponseHandlers {
   }
 }
 
-function responseParser(req: RequestInfo, parsed: ParsedRequest, head: ResponseHead, options?: ResponseParserOptions): ResponseParser {
-  const operation = parsed.operation !== 'unknown' ? parsed.operation : bedrockPath(req.path).operation;
-  return createResponseParser(head, options, (b) => new BedrockResponse(b, operation, head.status));
+/** Shape-driven rather than operation-driven: Converse, native Anthropic and Nova bodies and both
+ *  stream kinds are told apart by their content, which survives odd paths and mislabelled requests. */
+function responseParser(_req: RequestInfo, _parsed: ParsedRequest, head: ResponseHead, options?: ResponseParserOptions): ResponseParser {
+  return createResponseParser(head, options, (b) => new BedrockResponse(b, head.status));
 }
 
 const EXCEPTIONS: Record<number, string> = {

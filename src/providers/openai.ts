@@ -209,6 +209,9 @@ class OpenAIResponse implements ResponseHandlers {
           }
         }
         b.text(`${base}.message.refusal`, role, msg.refusal);
+        // DeepSeek, vLLM and OpenRouter-style reasoning text rides next to the content.
+        b.text(`${base}.message.reasoning_content`, 'reasoning', msg.reasoning_content);
+        b.text(`${base}.message.reasoning`, 'reasoning', msg.reasoning);
         for (const tc of arr(msg.tool_calls)) {
           if (!isObject(tc)) continue;
           const fn = isObject(tc.function) ? tc.function : {};
@@ -238,6 +241,8 @@ class OpenAIResponse implements ResponseHandlers {
         role ??= 'assistant';
         if (typeof d.content === 'string') b.text(`${base}.message.content`, role, d.content);
         if (typeof d.refusal === 'string') b.text(`${base}.message.refusal`, role, d.refusal);
+        if (typeof d.reasoning_content === 'string') b.text(`${base}.message.reasoning_content`, 'reasoning', d.reasoning_content);
+        if (typeof d.reasoning === 'string') b.text(`${base}.message.reasoning`, 'reasoning', d.reasoning);
         const calls = arr(d.tool_calls);
         for (let k = 0; k < calls.length; k++) {
           const tc = calls[k];

@@ -4,7 +4,7 @@
 export interface SseParserOptions {
   /** Longest line kept, in bytes; longer lines are reported and dropped with their event. */
   maxLineBytes?: number;
-  /** Largest event (all its data lines together), in bytes. */
+  /** Largest event (all its data lines together), counted in characters; defaults to maxLineBytes. */
   maxEventBytes?: number;
   /** Receives problems met on the way; the parser itself never throws. */
   onError?: (message: string) => void;

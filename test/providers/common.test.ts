@@ -127,6 +127,10 @@ test('driver sniffs JSON, SSE and event-stream bodies when content-type is missi
   assert.deepEqual(driverRecord(es, 'application/vnd.amazon.eventstream').seen, ['es:chunk:{}']);
 });
 
+test('driver recognises an SSE body mislabelled as JSON', () => {
+  assert.deepEqual(driverRecord(Buffer.from('data: {"y":2}\n\n'), 'application/json').seen, ['sse:message:{"y":2}']);
+});
+
 test('driver trusts JSON over a wrong SSE content-type', () => {
   assert.deepEqual(driverRecord(Buffer.from('{"error":{"message":"x"}}'), 'text/event-stream').seen, ['json:{"error":{"message":"x"}}']);
 });

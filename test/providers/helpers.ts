@@ -200,3 +200,36 @@ export function encodeTyped(headers: TypedHeader[], payload: Buffer): Buffer {
 
 /** Multilingual text so that splits fall inside multi-byte UTF-8 sequences. */
 export const INTL = 'Grüße, señor! 東京は晴れ ☀️ — naïve café 👩‍💻 ok';
+
+/** The documented streaming example with tool use, text made multilingual. */
+export const ANTHROPIC_TOOL_STREAM = [
+  {
+    type: 'message_start',
+    message: {
+      id: 'msg_014p7gG3wDgGV9EUtLvnow3U',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5-20250929',
+      stop_sequence: null,
+      usage: { input_tokens: 472, output_tokens: 2 },
+      content: [],
+      stop_reason: null,
+    },
+  },
+  { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+  { type: 'ping' },
+  { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Okay, let' } },
+  { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: "'s check the weather for 東京 ☀️ " } },
+  { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'señor:' } },
+  { type: 'content_block_stop', index: 0 },
+  { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', name: 'get_weather', input: {} } },
+  { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '' } },
+  { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"location":' } },
+  { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: ' "San Francisc' } },
+  { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: 'o, CA", "unit": "fahrenheit"}' } },
+  { type: 'content_block_stop', index: 1 },
+  { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_02', name: 'get_time', input: {} } },
+  { type: 'content_block_stop', index: 2 },
+  { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 89 } },
+  { type: 'message_stop' },
+];

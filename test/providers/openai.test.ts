@@ -226,6 +226,21 @@ test('chat SSE stream cut before [DONE] is flagged', () => {
   assert.deepEqual(r.errors, ['stream ended before [DONE]']);
 });
 
+test('chat SSE from reasoning models: reasoning_content kept apart from the answer', () => {
+  const body = sse([
+    { data: chatChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think… ' }) },
+    { data: chatChunk({ content: null, reasoning_content: '9.11 < 9.9' }) },
+    { data: chatChunk({ content: '9.9 is larger.' }) },
+    { data: chatChunk({}, 'stop') },
+    '[DONE]',
+  ]);
+  const r = parseResponse(openaiAdapter, req('/v1/chat/completions'), body, SSE);
+  assert.deepEqual(r.text, [
+    { role: 'reasoning', text: 'Let me think… 9.11 < 9.9', path: 'choices[0].message.reasoning_content' },
+    { role: 'assistant', text: '9.9 is larger.', path: 'choices[0].message.content' },
+  ]);
+});
+
 test('chat SSE with a mid-stream error chunk (compatible providers)', () => {
   const body = sse([{ data: chatChunk({ content: 'Hi' }) }, { data: { error: { message: 'Rate limit reached', type: 'rate_limit_exceeded', code: 429 } } }, '[DONE]']);
   const r = parseResponse(openaiAdapter, req('/api/v1/chat/completions'), body, SSE);
