@@ -5,6 +5,7 @@ import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { App, closeApp, listenPort } from '../src/http/uws';
@@ -22,7 +23,8 @@ const USER_PROMPT =
   'ECONNRESET after roughly 30 seconds, always on the first request after an idle period of a few minutes. ' +
   'We use a keep-alive agent with maxSockets 50 and the default keepAliveMsecs. The billing team says their ' +
   'load balancer drops idle connections after 60 seconds. What is the most likely cause, and what should we ' +
-  'change first? Please keep the answer under ten lines and include the one setting we should try.';
+  'change first? Please keep the answer under ten lines and include the one setting we should try. For ' +
+  'context: Node 20, undici 7 for outbound calls, and the batch runs on two pods behind an internal NAT gateway.';
 
 const REQUEST_BODY = JSON.stringify({
   model: 'gpt-4o-mini',
@@ -76,7 +78,8 @@ const CHAT_PATH = '/v1/chat/completions';
 // ---------------------------------------------------------------------------------------------
 // Child roles. Children exit when the IPC channel drops, so a crashed or killed bench leaves nothing behind.
 
-type ChildMsg = { type: 'ready'; port: number; url: string } | { type: 'error'; message: string };
+/** `pid` is the measured process when it is not the child itself (nginx under its guard). */
+type ChildMsg = { type: 'ready'; port: number; url: string; pid?: number } | { type: 'error'; message: string };
 
 function send(msg: ChildMsg): void {
   process.send?.(msg);
@@ -219,7 +222,7 @@ function installExitHandlers(): void {
   process.on('unhandledRejection', onFatal);
 }
 
-function forkRole(role: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number; url: string }> {
+function forkRole(role: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number; url: string; pid: number | undefined }> {
   // Children's stdout goes to our stderr: stdout carries nothing but the result line.
   const child = fork(__filename, ['--role', role, ...args], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
   children.add(child);
@@ -227,7 +230,7 @@ function forkRole(role: string, args: string[], execArgv: string[] = []): Promis
     const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within 15 s`)), 15_000);
     child.once('message', (m: ChildMsg) => {
       clearTimeout(timer);
-      if (m.type === 'ready') resolve({ child, port: m.port, url: m.url });
+      if (m.type === 'ready') resolve({ child, port: m.port, url: m.url, pid: m.pid ?? child.pid });
       else reject(new Error(`${role} child: ${m.message}`));
     });
     child.once('exit', (code, signal) => {
@@ -333,6 +336,35 @@ http {
   throw new Error(`${exited ?? 'nginx did not accept connections within 10 s'}${errLog ? `: ${errLog}` : ''}`);
 }
 
+/**
+ * nginx runs under a small Node guard so it goes away with the IPC channel, like the other children,
+ * even when the bench itself is SIGKILLed (nginx does not notice its parent dying).
+ */
+async function runNginxGuard(bin: string, dir: string, mockPort: number): Promise<void> {
+  process.on('exit', killAllNow);
+  const ng = await startNginx(bin, dir, mockPort);
+  const port = Number(new URL(ng.url).port);
+  send({ type: 'ready', port, url: ng.url, pid: ng.child.pid });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    const timer = setTimeout(() => process.exit(0), 1000);
+    ng.child.once('exit', () => {
+      clearTimeout(timer);
+      process.exit(0);
+    });
+    ng.child.kill('SIGTERM'); // fast shutdown; the exit handler SIGKILLs it if it lingers
+  };
+  ng.child.once('exit', () => {
+    if (!stopping) process.exit(1);
+  });
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
@@ -370,6 +402,7 @@ interface RunStats {
   errors: number;
   non2xx: number;
   cpu_us_per_req: number | null;
+  foreign_cpu: number | null;
 }
 
 const CLK_TCK = (() => {
@@ -393,10 +426,37 @@ function cpuSeconds(pid: number | undefined): number | null {
   }
 }
 
+/** Machine-wide busy CPU seconds; steal counts, since it is time the hypervisor gave to someone else. */
+function machineBusySeconds(): number | null {
+  try {
+    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = v;
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** The bench, its children and nginx: everything else busy on the machine during a run is noise. */
+const ownPids: number[] = [process.pid];
+
+function ownSeconds(): number | null {
+  let sum = 0;
+  for (const pid of ownPids) {
+    const c = cpuSeconds(pid);
+    if (c === null) return null;
+    sum += c;
+  }
+  return sum;
+}
+
 function load(url: string, seconds: number, connections: number, pid?: number): Promise<RunStats> {
   return new Promise((resolve, reject) => {
     const hist = new LatencyHist();
     const cpu0 = cpuSeconds(pid);
+    const busy0 = machineBusySeconds();
+    const own0 = ownSeconds();
+    const t0 = performance.now();
     const inst = autocannon(
       {
         url,
@@ -410,6 +470,9 @@ function load(url: string, seconds: number, connections: number, pid?: number): 
       (err, result) => {
         if (err) return reject(err);
         const cpu1 = cpuSeconds(pid);
+        const busy1 = machineBusySeconds();
+        const own1 = ownSeconds();
+        const wall = (performance.now() - t0) / 1000;
         const ok = result['2xx'];
         resolve({
           // Only 2xx count as throughput: a proxy answering errors fast must not look fast.
@@ -419,6 +482,10 @@ function load(url: string, seconds: number, connections: number, pid?: number): 
           errors: result.errors,
           non2xx: result.non2xx,
           cpu_us_per_req: cpu0 !== null && cpu1 !== null && ok > 0 ? ((cpu1 - cpu0) * 1e6) / ok : null,
+          foreign_cpu:
+            busy0 !== null && busy1 !== null && own0 !== null && own1 !== null
+              ? Math.max(0, busy1 - busy0 - (own1 - own0)) / wall
+              : null,
         });
       },
     );
@@ -456,6 +523,7 @@ function round(x: number, digits: number): number | null {
 
 function summarize(runs: RunStats[]) {
   const cpu = runs.map((r) => r.cpu_us_per_req).filter((x): x is number => x !== null);
+  const foreign = runs.map((r) => r.foreign_cpu).filter((x): x is number => x !== null);
   return {
     rps: round(median(runs.map((r) => r.rps)), 0),
     p50_ms: round(median(runs.map((r) => r.p50_ms)), 2),
@@ -465,6 +533,8 @@ function summarize(runs: RunStats[]) {
     non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
     cpu_us_per_req: cpu.length ? round(median(cpu), 1) : null,
     rps_rounds: runs.map((r) => round(r.rps, 0)),
+    // Cores' worth of CPU used by other processes (and hypervisor steal) during the measured runs.
+    foreign_cpu_max: foreign.length ? round(Math.max(...foreign), 2) : null,
   };
 }
 
@@ -501,22 +571,24 @@ async function main(): Promise<void> {
   const sluiceArgv = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const sluiceDataDir = join(tempDir, 'sluice-data');
   const sluice = await forkRole('sluice', [mock.url, sluiceDataDir], sluiceArgv);
+  ownPids.push(mock.pid!, sluice.pid!);
   log(`sluice gateway on ${sluice.url}${profileDir ? ` (cpu profile to ${profileDir})` : ''}`);
 
-  const targets: Target[] = [{ name: 'direct', url: `${mock.url}${CHAT_PATH}`, pid: mock.child.pid }];
+  const targets: Target[] = [{ name: 'direct', url: `${mock.url}${CHAT_PATH}`, pid: mock.pid }];
   const nginxBin = findNginx();
   if (!nginxBin) {
     notes.push('nginx baseline skipped: no nginx binary found (install nginx-light or set BENCH_NGINX)');
   } else {
     try {
-      const ng = await startNginx(nginxBin, tempDir, mock.port);
+      const ng = await forkRole('nginx', [nginxBin, tempDir, String(mock.port)]);
+      ownPids.push(ng.child.pid!, ng.pid!);
       log(`nginx (${nginxBin}) on ${ng.url}`);
-      targets.push({ name: 'nginx', url: `${ng.url}/openai${CHAT_PATH}`, pid: ng.child.pid });
+      targets.push({ name: 'nginx', url: `${ng.url}/openai${CHAT_PATH}`, pid: ng.pid });
     } catch (err) {
       notes.push(`nginx baseline skipped: ${(err as Error).message}`);
     }
   }
-  targets.push({ name: 'sluice', url: `${sluice.url}/openai${CHAT_PATH}`, pid: sluice.child.pid });
+  targets.push({ name: 'sluice', url: `${sluice.url}/openai${CHAT_PATH}`, pid: sluice.pid });
 
   for (const t of targets) {
     const problem = await preflight(t.name, t.url);
@@ -538,7 +610,8 @@ async function main(): Promise<void> {
       const s = await load(t.url, duration, connections, t.pid);
       log(
         `round ${r + 1}/${rounds} ${t.name}: ${s.rps.toFixed(0)} req/s p50 ${s.p50_ms} ms p99 ${s.p99_ms} ms` +
-          ` errors ${s.errors} non2xx ${s.non2xx}${s.cpu_us_per_req !== null ? ` cpu ${s.cpu_us_per_req.toFixed(1)} µs/req` : ''}`,
+          ` errors ${s.errors} non2xx ${s.non2xx}${s.cpu_us_per_req !== null ? ` cpu ${s.cpu_us_per_req.toFixed(1)} µs/req` : ''}` +
+          `${s.foreign_cpu !== null ? ` foreign ${s.foreign_cpu.toFixed(2)} cores` : ''}`,
       );
       results.get(t.name)!.push(s);
     }
@@ -548,7 +621,14 @@ async function main(): Promise<void> {
   const sl = summarize(results.get('sluice')!);
   const ng = results.has('nginx') ? summarize(results.get('nginx')!) : null;
   for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng]] as const) {
-    if (s && (s.errors > 0 || s.non2xx > 0)) notes.push(`${name}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
+    if (!s) continue;
+    if (s.errors > 0 || s.non2xx > 0) notes.push(`${name}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
+    // Other work on the machine shows up as one slow round; say so rather than let a median hide it.
+    const rr = s.rps_rounds.filter((x): x is number => x !== null && x > 0);
+    if (rr.length > 1 && Math.max(...rr) / Math.min(...rr) > 1.3)
+      notes.push(`${name}: req/s varied ${Math.min(...rr)}-${Math.max(...rr)} across rounds`);
+    if (s.foreign_cpu_max !== null && s.foreign_cpu_max > 0.15)
+      notes.push(`${name}: other processes or hypervisor steal took up to ${s.foreign_cpu_max} cores during a run`);
   }
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? round(a / b, 3) : null);
   const out = {
@@ -582,6 +662,11 @@ if (roleAt >= 0) {
   else if (role === 'sluice')
     runSluice(rest[0]!, rest[1]!).catch((err: Error) => {
       send({ type: 'error', message: err.stack ?? err.message });
+      process.exit(1);
+    });
+  else if (role === 'nginx')
+    runNginxGuard(rest[0]!, rest[1]!, Number(rest[2])).catch((err: Error) => {
+      send({ type: 'error', message: err.message });
       process.exit(1);
     });
   else {

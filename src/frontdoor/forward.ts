@@ -90,7 +90,9 @@ export class ForwardProxy {
     }
     const dest = this.plainHttpDestination(url.host);
     const clientAddress = req.socket.remoteAddress ?? '';
-    const fwd = forwardRequestHeaders(req.rawHeaders, dest.host, clientAddress);
+    // Host upstream: the provider host for known destinations; for an unknown host, what the client
+    // addressed (url.host keeps a non-default port, which RFC 9110 §7.2 requires in Host).
+    const fwd = forwardRequestHeaders(req.rawHeaders, dest.tier === 'unknown' ? url.host : dest.host, clientAddress);
     const x = new Exchange(
       'forward',
       dest,
