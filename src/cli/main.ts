@@ -7,7 +7,6 @@ import { loadConfigFile } from '../config/load';
 import { defaultConfig, type Config } from '../config/schema';
 import { SluiceError } from '../errors';
 import { log } from '../log';
-import { startSluice } from '../sluice';
 
 const HELP = `sluice — AI egress inspection proxy
 
@@ -61,6 +60,8 @@ async function start(configPath: string | undefined): Promise<void> {
   // A request may fail, the process may not: anything that escapes is logged and serving goes on.
   process.on('uncaughtException', (err) => log('error', 'uncaught exception', { code: 'SLUICE_INTERNAL', error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { code: 'SLUICE_INTERNAL', error: String(err) }));
+  // Loaded here so --help and --version work even if the native server module cannot load.
+  const { startSluice } = await import('../sluice');
   const sluice = await startSluice({ config });
   log('info', 'sluice started', {
     version: version(),

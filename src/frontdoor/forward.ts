@@ -102,10 +102,10 @@ export class ForwardProxy {
       t0,
     );
     x.requestEncoding = fwd.contentEncoding;
-    const relay = this.opts.relay;
+    const call = this.opts.relay.open(x, sink);
     const max = this.opts.maxRequestBytes;
-    if (this.draining) return relay.reject(x, sink, 'SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
-    if (fwd.contentLength > max) return relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
+    if (this.draining) return call.reject('SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
+    if (fwd.contentLength > max) return call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
 
     const parts: Buffer[] = [];
     let received = 0;
@@ -115,14 +115,14 @@ export class ForwardProxy {
       received += chunk.length;
       if (received > max) {
         rejected = true;
-        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received, max));
+        call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received, max));
         req.resume();
         return;
       }
       parts.push(chunk);
     });
     req.on('end', () => {
-      if (!rejected) relay.run(x, fwd.headers, parts.length === 1 ? parts[0]! : Buffer.concat(parts), sink);
+      if (!rejected) call.start(fwd.headers, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     });
     req.on('error', () => undefined);
   }

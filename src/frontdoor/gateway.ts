@@ -91,17 +91,10 @@ export class Gateway {
     x.requestEncoding = fwd.contentEncoding;
     const sink = new UwsSink(res, method === 'HEAD');
     res.onAborted(() => sink.markAborted());
-    const relay = this.opts.relay;
+    const call = this.opts.relay.open(x, sink);
     const max = this.opts.maxRequestBytes;
-
-    if (this.draining) {
-      relay.reject(x, sink, 'SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
-      return;
-    }
-    if (fwd.contentLength > max) {
-      relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
-      return;
-    }
+    if (this.draining) return call.reject('SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
+    if (fwd.contentLength > max) return call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
 
     // Copy as it arrives: uWS reuses the chunk memory once the callback returns.
     const expected = fwd.contentLength;
@@ -114,7 +107,7 @@ export class Gateway {
       const n = chunk.byteLength;
       if (received + n > max) {
         rejected = true;
-        relay.reject(x, sink, 'SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received + n, max));
+        call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received + n, max));
         return;
       }
       if (body && received + n <= body.length) {
@@ -126,7 +119,7 @@ export class Gateway {
       received += n;
       if (!isLast) return;
       const full = parts ? Buffer.concat(parts) : body ? (received === body.length ? body : body.subarray(0, received)) : EMPTY;
-      relay.run(x, fwd.headers, full, sink);
+      call.start(fwd.headers, full);
     });
   }
 }

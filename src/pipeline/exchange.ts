@@ -24,7 +24,8 @@ export type Outcome =
   | 'rejected' // Sluice refused it before any upstream contact (413, unknown route, shutting down)
   | 'upstream_error'
   | 'upstream_aborted'
-  | 'client_aborted';
+  | 'client_aborted'
+  | 'cut_at_shutdown'; // still running when the shutdown grace period ended
 
 /** Who is calling; filled by identity stages (signed header, mTLS, API-key fingerprint). */
 export interface Identity {

@@ -7,7 +7,7 @@ import { ErrorCodes, describeUpstreamError, upstreamErrorCode, type ErrorCode } 
 import { adapterFor } from '../providers/index';
 import type { Upstreams } from '../upstream/pools';
 import { BodyTap } from './decode';
-import type { Exchange } from './exchange';
+import type { Exchange, Outcome } from './exchange';
 import { clientResponseHeaders } from './headers';
 import type { Pipeline } from './pipeline';
 
@@ -32,32 +32,51 @@ export interface RelayOptions {
   maxInspectBytes: number;
 }
 
-/** One exchange in flight. Implements undici's raw handler: raw header buffers, no stream objects. */
-class Call implements Dispatcher.DispatchHandler {
+/**
+ * One exchange in flight, from the moment its head arrived (so a drain waits for uploads too).
+ * Implements undici's raw handler: raw header buffers, no stream objects on the hot path.
+ */
+export class Call implements Dispatcher.DispatchHandler {
   readonly x: Exchange;
   readonly sink: ClientSink;
   readonly relay: Relay;
-  readonly headers: string[];
-  readonly body: Buffer;
+  headers: string[] = [];
+  body: Buffer = EMPTY;
   abortUpstream: ((err?: Error) => void) | null = null;
   resumeUpstream: (() => void) | null = null;
   responded = false;
   chunked = false;
   finished = false;
-  clientGone = false;
+  /** Set once the exchange was cancelled (client gone, shutdown): upstream errors that follow are ours. */
+  cancelled = false;
   tap: BodyTap | null = null;
 
-  constructor(relay: Relay, x: Exchange, headers: string[], body: Buffer, sink: ClientSink) {
+  constructor(relay: Relay, x: Exchange, sink: ClientSink) {
     this.relay = relay;
     this.x = x;
+    this.sink = sink;
+  }
+
+  /** The body has been read in full: run the request stages, then go upstream. */
+  start(headers: string[], body: Buffer): void {
+    if (this.finished || this.cancelled) return;
     this.headers = headers;
     this.body = body;
-    this.sink = sink;
+    this.relay.begin(this);
+  }
+
+  /** Sluice refuses the exchange before anything went upstream (413, draining…). */
+  reject(code: ErrorCode, message: string): void {
+    if (this.finished) return;
+    this.x.fail(code, message);
+    this.x.outcome = 'rejected';
+    if (!this.sink.aborted) this.relay.answer(this.x, this.sink, code, message);
+    this.finish();
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
-    if (this.clientGone) abort(new Error('client aborted'));
+    if (this.cancelled) abort(new Error('exchange cancelled'));
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
@@ -78,7 +97,8 @@ class Call implements Dispatcher.DispatchHandler {
         problem: (m) => x.inspectProblems.push(m),
       });
     }
-    const contentLength = x.info.method === 'HEAD' || status === 204 || status === 304 ? 0 : head.contentLength;
+    // A HEAD answer keeps the length of the body it describes; 204 and 304 have none.
+    const contentLength = status === 204 || status === 304 ? 0 : head.contentLength;
     this.chunked = contentLength < 0;
     head.headers.push('x-sluice-exchange-id', x.id);
     this.responded = true;
@@ -101,7 +121,7 @@ class Call implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     const x = this.x;
-    if (!this.clientGone) {
+    if (!this.cancelled) {
       this.sink.end();
       x.outcome = 'completed';
     }
@@ -110,7 +130,7 @@ class Call implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const x = this.x;
-    if (this.clientGone) {
+    if (this.cancelled) {
       this.finish();
       return;
     }
@@ -131,12 +151,19 @@ class Call implements Dispatcher.DispatchHandler {
   }
 
   clientAborted(): void {
-    if (this.finished || this.clientGone) return;
-    this.clientGone = true;
-    this.x.outcome = 'client_aborted';
-    this.x.fail('SLUICE_CLIENT_ABORTED', 'client closed the connection before the response finished');
-    if (this.abortUpstream) this.abortUpstream(new Error('client aborted'));
-    else if (this.x.tUpstreamStart === 0) this.finish(); // still in request stages: nothing upstream to wait for
+    this.cancel('client_aborted', 'SLUICE_CLIENT_ABORTED', 'client closed the connection before the response finished');
+  }
+
+  /** Ends the exchange early: the upstream request (if any) is aborted, the client connection cut. */
+  cancel(outcome: Outcome, code: ErrorCode, message: string): void {
+    if (this.finished || this.cancelled) return;
+    this.cancelled = true;
+    this.x.outcome = outcome;
+    this.x.fail(code, message);
+    this.sink.destroy();
+    if (this.abortUpstream) this.abortUpstream(new Error(message));
+    // Not sent upstream yet (reading the body, or in request stages): nothing to wait for.
+    else if (this.x.tUpstreamStart === 0) this.finish();
   }
 
   finish(): void {
@@ -146,6 +173,8 @@ class Call implements Dispatcher.DispatchHandler {
     else this.relay.complete(this);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class Relay {
   readonly pipeline: Pipeline;
@@ -164,12 +193,17 @@ export class Relay {
     return this.active.size;
   }
 
-  /** Starts an exchange whose body has been read in full. */
-  run(x: Exchange, headers: string[], body: Buffer, sink: ClientSink): void {
-    const call = new Call(this, x, headers, body, sink);
+  /** Registers an exchange as soon as its head is read; the front door then calls start or reject. */
+  open(x: Exchange, sink: ClientSink): Call {
+    const call = new Call(this, x, sink);
     this.active.add(call);
     sink.onAbort(() => call.clientAborted());
-    x.requestBytes = body.length;
+    return call;
+  }
+
+  begin(call: Call): void {
+    const x = call.x;
+    x.requestBytes = call.body.length;
     const t = performance.now();
     const p = this.pipeline.requestHead(x);
     x.ownMs += performance.now() - t;
@@ -186,15 +220,6 @@ export class Relay {
     sink.sendWhole(status, ['content-type', contentType, 'x-sluice-error', code, 'x-sluice-exchange-id', x.id], body, close);
   }
 
-  /** Records and answers an exchange refused before the pipeline ran (413, unknown route…). */
-  reject(x: Exchange, sink: ClientSink, code: ErrorCode, message: string): void {
-    x.fail(code, message);
-    x.outcome = 'rejected';
-    if (!sink.aborted) this.answer(x, sink, code, message);
-    x.tEnd = performance.now();
-    this.pipeline.complete(x);
-  }
-
   /** Waits for in-flight exchanges up to `graceMs`, then cuts what is left. */
   async drain(graceMs: number): Promise<void> {
     if (this.active.size === 0) return;
@@ -206,9 +231,7 @@ export class Relay {
       });
     });
     for (const call of [...this.active]) {
-      call.x.fail('SLUICE_SHUTTING_DOWN', `shutdown grace period of ${graceMs} ms ended before the exchange did`);
-      call.sink.destroy();
-      call.clientAborted();
+      call.cancel('cut_at_shutdown', 'SLUICE_SHUTTING_DOWN', `shutdown grace period of ${graceMs} ms ended before the exchange did`);
     }
   }
 
@@ -228,7 +251,7 @@ export class Relay {
 
   private afterHead(call: Call): void {
     const x = call.x;
-    if (call.clientGone) return;
+    if (call.cancelled) return;
     if (x.decision.action === 'block') return this.blocked(call);
     const t = performance.now();
     const p = this.pipeline.requestBody(x, call.body);
@@ -239,7 +262,7 @@ export class Relay {
 
   private send(call: Call): void {
     const x = call.x;
-    if (call.clientGone) return;
+    if (call.cancelled) return;
     if (x.decision.action === 'block') return this.blocked(call);
     x.tUpstreamStart = performance.now();
     const q = x.info.query;

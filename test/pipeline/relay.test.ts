@@ -254,3 +254,12 @@ test('a GET without a body passes through, status and body as the provider sent 
   assert.equal(x.info.method, 'GET');
   assert.equal(x.outcome, 'completed');
 });
+
+test('HEAD keeps the upstream Content-Length and sends no body', async () => {
+  const res = await request(gw('/openai/v1/chat/completions'), { method: 'HEAD' });
+  const direct = await request(`${h.mock.url}/v1/chat/completions`, { method: 'HEAD' });
+  assert.equal(res.statusCode, direct.statusCode);
+  assert.equal(res.headers['content-length'], direct.headers['content-length']);
+  assert.equal((await res.body.arrayBuffer()).byteLength, 0);
+  await direct.body.arrayBuffer();
+});

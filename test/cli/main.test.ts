@@ -1,0 +1,257 @@
+// The `sluice` command, run as a real child process: help, version, usage errors, config errors,
+// and a full start → serve → SIGTERM → exit 0 cycle on ports chosen by the OS.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { mockReplyText, startMockProvider, type MockProvider } from '../fixtures/mock-provider';
+
+// Tests run from dist/test/cli/.
+const ROOT = join(__dirname, '..', '..', '..');
+const BIN = join(ROOT, 'bin', 'sluice.js');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+let mock: MockProvider;
+let dir: string;
+const children = new Set<ChildProcess>();
+
+before(async () => {
+  mock = await startMockProvider();
+  dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+});
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await mock?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The environment without anything that could steer the CLI from outside the test. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (!('SLUICE_CONFIG' in extra)) delete env.SLUICE_CONFIG;
+  return env;
+}
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code (or the signal name) once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Run {
+  // cwd in the temp dir: `data_dir: ./sluice-data` must not land in the repository.
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Runs to completion; the process is killed if it outlives `timeoutMs`. */
+async function runCli(args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 5000) {
+  const r = spawnCli(args, env);
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), timeoutMs);
+  const code = await r.exited;
+  clearTimeout(timer);
+  return { code, stdout: r.stdout(), stderr: r.stderr() };
+}
+
+interface LogLine {
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+function logLines(stderr: string): LogLine[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+/** Waits for the JSON log line with `msg`; fails early if the process exits first. */
+async function waitForLog(r: Run, msg: string, timeoutMs = 5000): Promise<LogLine> {
+  const deadline = Date.now() + timeoutMs;
+  let exitedWith: number | string | null = null;
+  void r.exited.then((c) => (exitedWith = c));
+  for (;;) {
+    const line = logLines(r.stderr()).find((l) => l.msg === msg);
+    if (line) return line;
+    if (exitedWith !== null) throw new Error(`sluice exited (${exitedWith}) before logging "${msg}":\n${r.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${r.stderr()}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+function writeConfig(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const goodConfig = () =>
+  `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:0}\n` +
+  `upstreams:\n  api.openai.com: ${mock.url}\n` +
+  `limits:\n  shutdown_grace_ms: 3000\n`;
+
+test('--version prints the package.json version', async () => {
+  for (const r of await Promise.all([runCli(['--version']), runCli(['-v'])])) {
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, `${VERSION}\n`);
+  }
+});
+
+test('--help exits 0 and describes start; no command prints help and exits 2', async () => {
+  const [r, none] = await Promise.all([runCli(['--help']), runCli([])]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /sluice start/);
+  assert.match(r.stdout, /--config/);
+  assert.match(r.stdout, /SLUICE_CONFIG/);
+  assert.equal(none.code, 2);
+  assert.match(none.stdout, /Usage:/);
+});
+
+test('an unknown command or option exits 2 with usage', async () => {
+  const [r, opt, missing] = await Promise.all([runCli(['frobnicate']), runCli(['start', '--frob']), runCli(['start', '--config'])]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+  assert.match(r.stderr, /Usage:/);
+  assert.equal(opt.code, 2);
+  assert.match(opt.stderr, /unknown option --frob/);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--config needs a file name/);
+});
+
+test('start --config with an invalid file exits 1 naming file:line and each key', async () => {
+  const bad = writeConfig('bad.yaml', `listen:\n  proxy: 127.0.0.1:99999\n  bogus_key: 1\n`);
+  const [r, absent] = await Promise.all([runCli(['start', '--config', bad]), runCli(['start', `--config=${join(dir, 'absent.yaml')}`])]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /SLUICE_CONFIG_INVALID/);
+  assert.match(r.stderr, /bad\.yaml:3: listen\.bogus_key: unknown key/);
+  assert.match(r.stderr, /bad\.yaml:2: listen\.proxy: .*99999/);
+  assert.doesNotMatch(r.stderr, /sluice started/);
+
+  assert.equal(absent.code, 1);
+  assert.match(absent.stderr, /SLUICE_CONFIG_INVALID: cannot read config file .*absent\.yaml/);
+});
+
+test('start exits 1 with SLUICE_LISTEN_FAILED when a port is taken', async () => {
+  const blocker: Server = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const cfg = writeConfig('busy.yaml', `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:${port}}\n`);
+    const r = await runCli(['start', '--config', cfg]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /SLUICE_LISTEN_FAILED: admin cannot listen on 127\.0\.0\.1:\d+/);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('start serves on OS-chosen ports: healthz, an SDK call through the gateway, SIGTERM → exit 0', async () => {
+  const cfg = writeConfig('good.yaml', goodConfig());
+  const r = spawnCli(['start', '--config', cfg]);
+  try {
+    const started = await waitForLog(r, 'sluice started');
+    assert.equal(started.level, 'info');
+    assert.equal(started.version, VERSION);
+    assert.equal(started.config, cfg);
+    const gateway = started.gateway as string;
+    const admin = started.admin as string;
+    assert.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(started.forward_proxy as string, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(new URL(gateway).port, '0');
+
+    const health = await fetch(`${admin}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: 'ok' });
+    const ready = await fetch(`${admin}/readyz`);
+    assert.equal(ready.status, 200);
+    await ready.arrayBuffer();
+
+    const openai = new OpenAI({ baseURL: `${gateway}/openai/v1`, apiKey: 'sk-cli', maxRetries: 0, timeout: 5000 });
+    const reply = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'from the cli' }] });
+    assert.equal(reply.choices[0]?.message.content, mockReplyText('from the cli'));
+    assert.equal(mock.requests.at(-1)?.headers.authorization, 'Bearer sk-cli');
+
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited, 0, r.stderr());
+    const msgs = logLines(r.stderr()).map((l) => l.msg);
+    assert.deepEqual(msgs.slice(-2), ['draining', 'stopped']);
+    assert.equal(logLines(r.stderr()).find((l) => l.msg === 'draining')?.signal, 'SIGTERM');
+  } finally {
+    if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  }
+});
+
+test('SLUICE_CONFIG names the file; SIGTERM drains an in-flight stream before exiting 0', async () => {
+  const cfg = writeConfig('env.yaml', goodConfig());
+  const r = spawnCli(['start'], cleanEnv({ SLUICE_CONFIG: cfg }));
+  try {
+    const started = await waitForLog(r, 'sluice started');
+    assert.equal(started.config, cfg);
+    const gateway = started.gateway as string;
+    assert.notEqual(new URL(gateway).port, '8080', 'ports come from the file, not the embedded defaults');
+
+    const res = await fetch(`${gateway}/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-behavior': 'slow', 'x-mock-chunks': '12' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'drain' }], stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    r.child.kill('SIGTERM');
+    const draining = await waitForLog(r, 'draining');
+    assert.equal(draining.in_flight, 1);
+    assert.equal(draining.grace_ms, 3000);
+
+    let text = '';
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.match(text, /data: \[DONE\]/, 'the stream in flight at SIGTERM completed');
+    assert.equal(await r.exited, 0, r.stderr());
+    assert.equal(logLines(r.stderr()).at(-1)?.msg, 'stopped');
+  } finally {
+    if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  }
+});
+
+test('a second signal during the drain exits 1 at once', async () => {
+  const cfg = writeConfig('twice.yaml', goodConfig());
+  const r = spawnCli(['start', '--config', cfg]);
+  try {
+    const started = await waitForLog(r, 'sluice started');
+    const res = await fetch(`${started.gateway as string}/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-behavior': 'slow', 'x-mock-chunks': '200' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hold' }], stream: true }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    r.child.kill('SIGINT');
+    await waitForLog(r, 'draining');
+    const t0 = Date.now();
+    r.child.kill('SIGINT');
+    assert.equal(await r.exited, 1);
+    assert.ok(Date.now() - t0 < 2000, 'did not wait for the grace period');
+    assert.ok(logLines(r.stderr()).some((l) => l.msg === 'second signal, exiting now'));
+    await reader.cancel().catch(() => undefined);
+  } finally {
+    if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  }
+});
