@@ -61,7 +61,7 @@ async function start(configPath: string | undefined): Promise<void> {
   process.on('uncaughtException', (err) => log('error', 'uncaught exception', { code: 'SLUICE_INTERNAL', error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { code: 'SLUICE_INTERNAL', error: String(err) }));
   // Loaded here so --help and --version work even if the native server module cannot load.
-  const { startSluice } = await import('../sluice');
+  const { startSluice } = await import('../sluice.js');
   const sluice = await startSluice({ config });
   log('info', 'sluice started', {
     version: version(),
