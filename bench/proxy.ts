@@ -162,11 +162,15 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-function killAllNow(): void {
+/**
+ * Synchronous, so it can run in an 'exit' handler. The bench sends SIGTERM because its children are Node
+ * roles that clean up on it (the nginx guard must take nginx down with it); the guard SIGKILLs nginx.
+ */
+function killAllNow(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) {
       try {
-        c.kill('SIGKILL');
+        c.kill(signal);
       } catch {
         // already gone
       }
@@ -206,7 +210,7 @@ async function stopAll(graceMs: number): Promise<void> {
 }
 
 function installExitHandlers(): void {
-  process.on('exit', killAllNow);
+  process.on('exit', () => killAllNow('SIGTERM'));
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: stopping children`);
     stopAll(1500).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
@@ -341,7 +345,7 @@ http {
  * even when the bench itself is SIGKILLed (nginx does not notice its parent dying).
  */
 async function runNginxGuard(bin: string, dir: string, mockPort: number): Promise<void> {
-  process.on('exit', killAllNow);
+  process.on('exit', () => killAllNow('SIGKILL'));
   const ng = await startNginx(bin, dir, mockPort);
   const port = Number(new URL(ng.url).port);
   send({ type: 'ready', port, url: ng.url, pid: ng.child.pid });
