@@ -3,11 +3,9 @@
 
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { adapterFor } from '../providers/index';
-import type { ParsedRequest, ResponseParser } from '../providers/types';
+import type { ParsedRequest } from '../providers/types';
 import type { Exchange } from './exchange';
 import type { Stage } from './pipeline';
-
-const parsers = new WeakMap<Exchange, ResponseParser>();
 
 export class AdapterStage implements Stage {
   readonly name = 'adapter';
@@ -34,17 +32,17 @@ export class AdapterStage implements Stage {
 
   responseHead(x: Exchange): void {
     const adapter = adapterFor(x.destination.format);
-    parsers.set(x, adapter.responseParser(x.info, x.request ?? unparsed('no request body'), { status: x.status, contentType: x.responseContentType }));
+    x.responseParser = adapter.responseParser(x.info, x.request ?? unparsed('no request body'), { status: x.status, contentType: x.responseContentType });
   }
 
   responseChunk(x: Exchange, chunk: Buffer): void {
-    parsers.get(x)?.push(chunk);
+    x.responseParser?.push(chunk);
   }
 
   complete(x: Exchange): void {
-    const p = parsers.get(x);
+    const p = x.responseParser;
     if (!p) return;
-    parsers.delete(x);
+    x.responseParser = null;
     x.response = p.finish();
     for (const problem of x.inspectProblems) x.response.errors.push(problem);
   }

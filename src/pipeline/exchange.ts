@@ -4,7 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
-import type { ParsedRequest, ParsedResponse, RequestInfo } from '../providers/types';
+import type { ParsedRequest, ParsedResponse, RequestInfo, ResponseParser } from '../providers/types';
 
 export type FrontDoor = 'gateway' | 'forward';
 
@@ -104,6 +104,8 @@ export class Exchange {
   /** Problems met while tapping the response for inspection (decoding, limits). */
   inspectProblems: string[] = [];
   response: ParsedResponse | null = null;
+  /** The adapter's incremental parser while the response streams; null once `response` is final. */
+  responseParser: ResponseParser | null = null;
   decision: Decision = { action: 'allow' };
   outcome: Outcome = 'pending';
   error: { code: ErrorCode; message: string } | null = null;

@@ -11,6 +11,9 @@ import type { Exchange, Outcome } from './exchange';
 import { clientResponseHeaders } from './headers';
 import type { Pipeline } from './pipeline';
 
+const EMPTY = Buffer.alloc(0);
+const RELEASED: unknown = Object.freeze({});
+
 /** How the pipeline talks back to the client, whatever the front door's server library. */
 export interface ClientSink {
   /** True once the client has gone; later calls are ignored. */
@@ -37,8 +40,8 @@ export interface RelayOptions {
  * Implements undici's raw handler: raw header buffers, no stream objects on the hot path.
  */
 export class Call implements Dispatcher.DispatchHandler {
-  readonly x: Exchange;
-  readonly sink: ClientSink;
+  x: Exchange;
+  sink: ClientSink;
   readonly relay: Relay;
   headers: string[] = [];
   body: Buffer = EMPTY;
@@ -49,7 +52,10 @@ export class Call implements Dispatcher.DispatchHandler {
   finished = false;
   /** Set once the exchange was cancelled (client gone, shutdown): upstream errors that follow are ours. */
   cancelled = false;
+  /** Compressed responses: the decoder that feeds stages. */
   tap: BodyTap | null = null;
+  /** Plain responses: bytes stages may still see (limits.max_inspect_bytes); -1 when no stage wants chunks. */
+  inspectRoom = -1;
 
   constructor(relay: Relay, x: Exchange, sink: ClientSink) {
     this.relay = relay;
@@ -92,10 +98,13 @@ export class Call implements Dispatcher.DispatchHandler {
     const pipeline = this.relay.pipeline;
     pipeline.responseHead(x);
     if (pipeline.wantsResponseChunks) {
-      this.tap = new BodyTap(head.contentEncoding, this.relay.opts.maxInspectBytes, {
-        chunk: (b) => pipeline.responseChunk(x, b),
-        problem: (m) => x.inspectProblems.push(m),
-      });
+      const enc = head.contentEncoding;
+      if (enc === '' || enc === 'identity') this.inspectRoom = this.relay.opts.maxInspectBytes;
+      else
+        this.tap = new BodyTap(enc, this.relay.opts.maxInspectBytes, {
+          chunk: (b) => pipeline.responseChunk(x, b),
+          problem: (m) => x.inspectProblems.push(m),
+        });
     }
     // A HEAD answer keeps the length of the body it describes; 204 and 304 have none.
     const contentLength = status === 204 || status === 304 ? 0 : head.contentLength;
@@ -110,13 +119,41 @@ export class Call implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     const t = performance.now();
     this.x.responseBytes += chunk.length;
-    this.tap?.push(chunk);
+    if (this.inspectRoom > 0) this.inspect(chunk);
+    else if (this.tap) this.tap.push(chunk);
     const ok = this.sink.write(chunk);
     this.x.ownMs += performance.now() - t;
     if (ok || this.sink.aborted) return true;
     // Backpressure: undici stops reading the upstream socket until the client drains.
     this.sink.onWritable(this.resumeUpstream!);
     return false;
+  }
+
+  private inspect(chunk: Buffer): void {
+    const x = this.x;
+    if (chunk.length <= this.inspectRoom) {
+      this.inspectRoom -= chunk.length;
+      this.relay.pipeline.responseChunk(x, chunk);
+      return;
+    }
+    this.relay.pipeline.responseChunk(x, chunk.subarray(0, this.inspectRoom));
+    this.inspectRoom = 0;
+    x.inspectProblems.push(`response larger than limits.max_inspect_bytes (${this.relay.opts.maxInspectBytes}); the rest was relayed uninspected`);
+  }
+
+  /**
+   * undici keeps finished handlers reachable until its timer wheel next ticks (~1 s), long enough
+   * for the young generation to promote whatever they reference. Cutting the links here keeps each
+   * exchange's objects short-lived: scavenges went from ~5 ms to ~1 ms under load.
+   */
+  release(): void {
+    this.x = RELEASED as Exchange;
+    this.sink = RELEASED as ClientSink;
+    this.headers = [];
+    this.body = EMPTY;
+    this.tap = null;
+    this.abortUpstream = null;
+    this.resumeUpstream = null;
   }
 
   onComplete(): void {
@@ -173,8 +210,6 @@ export class Call implements Dispatcher.DispatchHandler {
     else this.relay.complete(this);
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 export class Relay {
   readonly pipeline: Pipeline;
@@ -242,6 +277,7 @@ export class Relay {
     this.pipeline.complete(x);
     x.ownMs += performance.now() - t;
     this.active.delete(call);
+    call.release();
     if (this.active.size === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
