@@ -8,6 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 import { App, closeApp, listenPort } from '../src/http/uws';
 import { startSluice } from '../src/sluice';
 import { defaultConfig } from '../src/config/schema';
@@ -111,6 +112,76 @@ function runMock(): void {
   app.listen('127.0.0.1', 0, (socket) => {
     if (!socket) {
       send({ type: 'error', message: 'mock upstream cannot listen' });
+      process.exit(1);
+    }
+    const port = listenPort(socket);
+    send({ type: 'ready', port, url: `http://127.0.0.1:${port}` });
+  });
+  const stop = () => {
+    closeApp(app);
+    process.exit(0);
+  };
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+/**
+ * The floor of this design: uWS in front, one undici Pool behind, nothing else (no routing, adapters,
+ * exchange records). Measured in the same run so Sluice's own cost reads as a ratio to it.
+ */
+function runBareRelay(mockOrigin: string): void {
+  const pool = new Pool(mockOrigin, { connections: 128, pipelining: 1 });
+  const app = App();
+  app.post('/openai/*', (res, req) => {
+    const path = req.getUrl().slice('/openai'.length);
+    const headers: string[] = ['host', 'api.openai.com'];
+    req.forEach((k, v) => {
+      if (k !== 'host' && k !== 'connection' && k !== 'content-length') headers.push(k, v);
+    });
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const parts: Buffer[] = [];
+    res.onData((chunk, isLast) => {
+      parts.push(Buffer.from(new Uint8Array(chunk)));
+      if (!isLast) return;
+      let status = 0;
+      let raw: Buffer[] = [];
+      pool.dispatch(
+        { path, method: 'POST', headers, body: Buffer.concat(parts) },
+        {
+          onConnect() {},
+          onHeaders(s: number, h: Buffer[]) {
+            status = s;
+            raw = h;
+            return true;
+          },
+          onData(body: Buffer) {
+            if (aborted) return true;
+            res.cork(() => {
+              res.writeStatus(String(status));
+              for (let i = 0; i < raw.length; i += 2) {
+                const k = raw[i]!.toString().toLowerCase();
+                if (k !== 'content-length' && k !== 'date' && k !== 'uwebsockets') res.writeHeader(k, raw[i + 1]!.toString());
+              }
+              res.end(body);
+            });
+            return true;
+          },
+          onComplete() {},
+          onError(err: Error) {
+            if (!aborted) res.cork(() => res.writeStatus('502 Bad Gateway').end(err.message));
+          },
+        },
+      );
+    });
+  });
+  app.listen('127.0.0.1', 0, (socket) => {
+    if (!socket) {
+      send({ type: 'error', message: 'bare relay cannot listen' });
       process.exit(1);
     }
     const port = listenPort(socket);
@@ -555,7 +626,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 interface Target {
-  name: 'direct' | 'nginx' | 'sluice';
+  name: 'direct' | 'nginx' | 'bare_relay' | 'sluice';
   url: string;
   pid: number | undefined;
 }
@@ -592,6 +663,9 @@ async function main(): Promise<void> {
       notes.push(`nginx baseline skipped: ${(err as Error).message}`);
     }
   }
+  const bare = await forkRole('bare_relay', [mock.url]);
+  ownPids.push(bare.pid!);
+  targets.push({ name: 'bare_relay', url: `${bare.url}/openai${CHAT_PATH}`, pid: bare.pid });
   targets.push({ name: 'sluice', url: `${sluice.url}/openai${CHAT_PATH}`, pid: sluice.pid });
 
   for (const t of targets) {
@@ -624,7 +698,8 @@ async function main(): Promise<void> {
   const direct = summarize(results.get('direct')!);
   const sl = summarize(results.get('sluice')!);
   const ng = results.has('nginx') ? summarize(results.get('nginx')!) : null;
-  for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng]] as const) {
+  const br = summarize(results.get('bare_relay')!);
+  for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng], ['bare_relay', br]] as const) {
     if (!s) continue;
     if (s.errors > 0 || s.non2xx > 0) notes.push(`${name}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
     // Other work on the machine shows up as one slow round; say so rather than let a median hide it.
@@ -646,7 +721,10 @@ async function main(): Promise<void> {
     direct,
     sluice: sl,
     nginx: ng,
+    bare_relay: br,
     ratio_sluice_direct: ratio(sl.rps, direct.rps),
+    ratio_sluice_bare_relay: ratio(sl.rps, br.rps),
+    ratio_bare_relay_nginx: ng ? ratio(br.rps, ng.rps) : null,
     ratio_sluice_nginx: ng ? ratio(sl.rps, ng.rps) : null,
     p99_sluice_over_nginx: ng ? ratio(sl.p99_ms, ng.p99_ms) : null,
     notes,
@@ -663,6 +741,7 @@ if (roleAt >= 0) {
   const role = process.argv[roleAt + 1];
   const rest = process.argv.slice(roleAt + 2);
   if (role === 'mock') runMock();
+  else if (role === 'bare_relay') runBareRelay(rest[0]!);
   else if (role === 'sluice')
     runSluice(rest[0]!, rest[1]!).catch((err: Error) => {
       send({ type: 'error', message: err.stack ?? err.message });
