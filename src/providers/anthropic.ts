@@ -2,6 +2,7 @@
 // Its request filler and response state are exported because Bedrock's InvokeModel carries the same payloads.
 
 import {
+  routePath,
   arr,
   createResponseParser,
   isObject,
@@ -18,10 +19,7 @@ import {
 import type { Adapter, ErrorBody, ParsedRequest, RequestInfo, ResponseHead, ResponseParser, ResponseParserOptions } from './types.js';
 
 export function anthropicOperation(path: string): string {
-  let p = path;
-  const q = p.indexOf('?');
-  if (q !== -1) p = p.slice(0, q);
-  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  const p = routePath(path);
   return p.endsWith('/messages') ? 'messages' : 'unknown';
 }
 

@@ -3,6 +3,7 @@
 
 import { fillAnthropicRequest, AnthropicResponseState, isAnthropicMessage, isAnthropicStreamEvent } from './anthropic.js';
 import {
+  routePath,
   arr,
   createResponseParser,
   errorText,
@@ -32,10 +33,7 @@ const MODEL_PATH = /\/model\/(.+)\/(converse-stream|converse|invoke-with-respons
 
 /** Model id (URL-decoded: ARNs and inference profiles arrive percent-encoded) and operation. */
 export function bedrockPath(path: string): { model?: string; operation: string } {
-  let p = path;
-  const q = p.indexOf('?');
-  if (q !== -1) p = p.slice(0, q);
-  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  const p = routePath(path);
   const m = MODEL_PATH.exec(p);
   if (!m) return { operation: 'unknown' };
   return { model: safeDecodeURIComponent(m[1]!), operation: OPERATIONS[m[2]!]! };

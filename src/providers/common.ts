@@ -62,6 +62,15 @@ export function snippet(s: string, max = 300): string {
   return s.length <= max ? s : `${s.slice(0, max)}…`;
 }
 
+/** The path adapters route on: no query string and, unless asked to keep it, no trailing slash. */
+export function routePath(path: string, trimSlash = true): string {
+  let p = path;
+  const q = p.indexOf('?');
+  if (q !== -1) p = p.slice(0, q);
+  if (trimSlash) while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON paths in the `messages[2].content[0].text` style
 

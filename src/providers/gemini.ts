@@ -2,6 +2,7 @@
 // Streams come as SSE with `?alt=sse`, otherwise as one JSON array whose elements are parsed as they complete.
 
 import {
+  routePath,
   arr,
   createResponseParser,
   isObject,
@@ -21,9 +22,7 @@ const METHOD_PATH = /\/(?:models|tunedModels)\/([^/:]+):([A-Za-z]+)$/;
 
 /** Model and operation from `/v1beta/models/{model}:{method}` (or Vertex's longer form). */
 export function geminiPath(path: string): { model?: string; operation: string } {
-  let p = path;
-  const q = p.indexOf('?');
-  if (q !== -1) p = p.slice(0, q);
+  const p = routePath(path, false);
   const m = METHOD_PATH.exec(p);
   if (!m) return { operation: 'unknown' };
   const method = m[2]!;

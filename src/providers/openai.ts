@@ -2,6 +2,7 @@
 // as spoken by OpenAI, Azure OpenAI and the many OpenAI-compatible providers (matched on path suffix).
 
 import {
+  routePath,
   arr,
   createResponseParser,
   isObject,
@@ -20,10 +21,7 @@ import type { Adapter, ErrorBody, ParsedRequest, RequestInfo, ResponseHead, Resp
 
 /** Operation from the path suffix, since compatible providers put anything before `/chat/completions`. */
 export function openaiOperation(path: string): string {
-  let p = path;
-  const q = p.indexOf('?');
-  if (q !== -1) p = p.slice(0, q);
-  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  const p = routePath(path);
   if (p.endsWith('/chat/completions')) return 'chat.completions';
   if (p.endsWith('/responses')) return 'responses';
   if (p.endsWith('/embeddings')) return 'embeddings';
