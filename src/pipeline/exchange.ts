@@ -97,7 +97,6 @@ export class Exchange {
   requestEncoding = '';
   request: ParsedRequest | null = null;
   status = 0;
-  responseHeaders: ReadonlyArray<readonly [string, string]> = [];
   responseContentType = '';
   responseEncoding = '';
   responseBytes = 0;
