@@ -1,6 +1,7 @@
 // Upstream connections: one keep-alive undici Pool per origin, created on first use.
 // Timeouts come from limits.upstream_timeout_ms; TLS verifies against Node's trust store.
 
+import { isIP } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 
 export interface UpstreamOptions {
@@ -10,6 +11,8 @@ export interface UpstreamOptions {
 
 export class Upstreams {
   private readonly pools = new Map<string, Pool>();
+  /** TLS server name per origin: the host dialled, not the Host header (which names the provider). */
+  private readonly servernames = new Map<string, string | undefined>();
   private readonly opts: UpstreamOptions;
 
   constructor(opts: UpstreamOptions) {
@@ -30,7 +33,13 @@ export class Upstreams {
         connect: { timeout: Math.min(this.opts.timeoutMs, 30_000) },
       });
       this.pools.set(origin, pool);
+      const host = new URL(origin).hostname;
+      this.servernames.set(origin, isIP(host.replace(/^\[|\]$/g, '')) ? undefined : host);
     }
+    // Without it undici takes SNI from the Host header, which is wrong behind an `upstreams`
+    // override that points at an HTTPS relay, and costs an IP-literal regex on every request.
+    const servername = this.servernames.get(origin);
+    if (servername) (options as Dispatcher.DispatchOptions & { servername?: string }).servername = servername;
     pool.dispatch(options, handler);
   }
 
