@@ -1,7 +1,8 @@
 // A bounded, decoded copy of a body for inspection; the client still gets the original bytes.
 // Decompression stops at the inspection limit, so a compression bomb costs at most that much.
 
-import { createBrotliDecompress, createGunzip, createInflate, constants, type Gunzip } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate, constants } from 'node:zlib';
 
 export interface TapSink {
   chunk(decoded: Buffer): void;
@@ -15,7 +16,7 @@ export class BodyTap {
   private readonly limit: number;
   private seen = 0;
   private stopped = false;
-  private decoder: Gunzip | null = null;
+  private decoder: Transform | null = null;
   private done: (() => void) | null = null;
   private finished = false;
 
@@ -26,7 +27,7 @@ export class BodyTap {
     const opts = { finishFlush: constants.Z_SYNC_FLUSH };
     if (encoding === 'gzip' || encoding === 'x-gzip') this.decoder = createGunzip(opts);
     else if (encoding === 'deflate') this.decoder = createInflate(opts);
-    else if (encoding === 'br') this.decoder = createBrotliDecompress() as unknown as Gunzip;
+    else if (encoding === 'br') this.decoder = createBrotliDecompress();
     else {
       this.stopped = true;
       sink.problem(`content-encoding "${encoding}" is not decoded; the response was not inspected`);
