@@ -23,6 +23,11 @@ export class Gateway {
   private socket: us_listen_socket | null = null;
   private draining = false;
   private readonly notFoundBody: string;
+  /** Reused for every request: headers are copied out by forwardRequestHeaders before the handler returns. */
+  private readonly rawHeaders: string[] = [];
+  private readonly collectHeader = (k: string, v: string): void => {
+    this.rawHeaders.push(k, v);
+  };
 
   constructor(opts: GatewayOptions) {
     this.opts = opts;
@@ -72,12 +77,11 @@ export class Gateway {
       res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(this.notFoundBody));
       return;
     }
-    const raw: string[] = [];
-    req.forEach((k, v) => {
-      raw.push(k, v);
-    });
+    const raw = this.rawHeaders;
+    raw.length = 0;
+    req.forEach(this.collectHeader);
     const method = req.getCaseSensitiveMethod().toUpperCase();
-    const clientAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const clientAddress = LATIN1.decode(res.getRemoteAddressAsText());
     const dest = route.destination;
     const fwd = forwardRequestHeaders(raw, dest.host, clientAddress);
     const x = new Exchange(
@@ -125,3 +129,4 @@ export class Gateway {
 }
 
 const EMPTY = Buffer.alloc(0);
+const LATIN1 = new TextDecoder('latin1');

@@ -19,7 +19,7 @@ export class UwsSink implements ClientSink {
   /** Sized mode only: bytes uWS could not take yet, and the write offset they start at. */
   private pending: Buffer | null = null;
   private pendingOffset = 0;
-  private readonly queue: Buffer[] = [];
+  private queue: Buffer[] | null = null;
   private readonly isHead: boolean;
 
   constructor(res: HttpResponse, isHead: boolean) {
@@ -47,7 +47,7 @@ export class UwsSink implements ClientSink {
   write(chunk: Buffer): boolean {
     if (this.aborted || this.ended) return true;
     if (this.pending) {
-      this.queue.push(chunk);
+      (this.queue ??= []).push(chunk);
       return false;
     }
     let ok = true;
@@ -67,7 +67,7 @@ export class UwsSink implements ClientSink {
     if (this.aborted || this.ended) return;
     if (this.pending) {
       // Sized body still draining: end when the last bytes are out (see drainSized).
-      this.queue.push(END);
+      (this.queue ??= []).push(END);
       return;
     }
     this.ended = true;
@@ -143,7 +143,7 @@ export class UwsSink implements ClientSink {
       if (!ok) return false;
       this.pending = null;
     }
-    while (this.queue.length > 0) {
+    while (this.queue && this.queue.length > 0) {
       const next = this.queue.shift()!;
       if (next === END) {
         this.end();

@@ -44,7 +44,7 @@ export class AdapterStage implements Stage {
     if (!p) return;
     x.responseParser = null;
     x.response = p.finish();
-    for (const problem of x.inspectProblems) x.response.errors.push(problem);
+    if (x.inspectProblems) for (const problem of x.inspectProblems) x.response.errors.push(problem);
   }
 
   /** Compressed request bodies are rare and small; a bounded synchronous decode keeps this simple. */

@@ -43,6 +43,8 @@ export interface Latency {
   ownMs: number;
 }
 
+const ALLOW: Decision = Object.freeze({ action: 'allow' });
+
 const rnd = Buffer.allocUnsafe(4096);
 let rndPos = rnd.length;
 let lastMs = 0;
@@ -100,12 +102,12 @@ export class Exchange {
   responseContentType = '';
   responseEncoding = '';
   responseBytes = 0;
-  /** Problems met while tapping the response for inspection (decoding, limits). */
-  inspectProblems: string[] = [];
+  /** Problems met while tapping the response for inspection (decoding, limits); null when none. */
+  inspectProblems: string[] | null = null;
   response: ParsedResponse | null = null;
   /** The adapter's incremental parser while the response streams; null once `response` is final. */
   responseParser: ResponseParser | null = null;
-  decision: Decision = { action: 'allow' };
+  decision: Decision = ALLOW;
   outcome: Outcome = 'pending';
   error: { code: ErrorCode; message: string } | null = null;
 
@@ -137,6 +139,10 @@ export class Exchange {
   /** Any stage may block; the first block wins and its reason is kept. */
   block(by: string, reason: string): void {
     if (this.decision.action !== 'block') this.decision = { action: 'block', reason, by };
+  }
+
+  inspectProblem(message: string): void {
+    (this.inspectProblems ??= []).push(message);
   }
 
   fail(code: ErrorCode, message: string): void {

@@ -22,11 +22,13 @@ const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'content-length', 'date']);
 
 export const SLUICE_HEADER_PREFIX = 'x-sluice-';
 
+const NONE: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+
 export interface ForwardHeaders {
   /** Flat list for the upstream request. */
   headers: string[];
   /** `x-sluice-*` headers addressed to the proxy (identity and the like); never forwarded. */
-  sluice: Array<[string, string]>;
+  sluice: ReadonlyArray<readonly [string, string]>;
   contentLength: number;
   contentType: string;
   contentEncoding: string;
@@ -54,7 +56,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
   }
   const extraDrop = connectionTokens(connection);
   const headers: string[] = ['host', upstreamHost];
-  const sluice: Array<[string, string]> = [];
+  let sluice: Array<[string, string]> | null = null;
   let xff = '';
   let contentLength = -1;
   let contentType = '';
@@ -63,7 +65,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
     if (name.startsWith(SLUICE_HEADER_PREFIX)) {
-      sluice.push([name, value]);
+      (sluice ??= []).push([name, value]);
       continue;
     }
     if (name === 'content-length') contentLength = Number(value);
@@ -77,7 +79,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     headers.push(name, value);
   }
   headers.push('x-forwarded-for', xff ? `${xff}, ${clientAddress}` : clientAddress);
-  return { headers, sluice, contentLength, contentType, contentEncoding };
+  return { headers, sluice: sluice ?? NONE, contentLength, contentType, contentEncoding };
 }
 
 export interface ResponseHeadInfo {

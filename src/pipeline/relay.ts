@@ -103,7 +103,7 @@ export class Call implements Dispatcher.DispatchHandler {
       else
         this.tap = new BodyTap(enc, this.relay.opts.maxInspectBytes, {
           chunk: (b) => pipeline.responseChunk(x, b),
-          problem: (m) => x.inspectProblems.push(m),
+          problem: (m) => x.inspectProblem(m),
         });
     }
     // A HEAD answer keeps the length of the body it describes; 204 and 304 have none.
@@ -138,7 +138,7 @@ export class Call implements Dispatcher.DispatchHandler {
     }
     this.relay.pipeline.responseChunk(x, chunk.subarray(0, this.inspectRoom));
     this.inspectRoom = 0;
-    x.inspectProblems.push(`response larger than limits.max_inspect_bytes (${this.relay.opts.maxInspectBytes}); the rest was relayed uninspected`);
+    x.inspectProblem(`response larger than limits.max_inspect_bytes (${this.relay.opts.maxInspectBytes}); the rest was relayed uninspected`);
   }
 
   /**
