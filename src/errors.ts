@@ -15,6 +15,8 @@ export const ErrorCodes = {
   SLUICE_BLOCKED: { status: 403, hint: 'the request was blocked by policy' },
   SLUICE_CONFIG_INVALID: { status: 500, hint: 'fix the configuration file' },
   SLUICE_LISTEN_FAILED: { status: 500, hint: 'the address is in use or not allowed' },
+  SLUICE_RULE_INVALID: { status: 500, hint: 'fix the named rule in its rule pack' },
+  SLUICE_ENGINE_ERROR: { status: 500, hint: 'the detection engine failed; see the message' },
   SLUICE_INTERNAL: { status: 500, hint: 'a bug in Sluice; the request failed but the proxy keeps serving' },
 } as const;
 
