@@ -12,6 +12,8 @@ const HELP = `sluice — AI egress inspection proxy
 
 Usage:
   sluice start [--config FILE]   run the proxy (gateway, forward proxy, admin)
+  sluice scan [FILE…|-] [--rules DIR] [--json]
+                                 scan files (or stdin: '-' or no FILE) for sensitive data
   sluice --help                  show this help
   sluice --version               print the version
 
@@ -20,6 +22,13 @@ embedded defaults: gateway on 127.0.0.1:8080, forward proxy on 127.0.0.1:8081,
 admin (/healthz, /readyz) on 127.0.0.1:9090, data under ./sluice-data.
 
 Point an SDK at the gateway, e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/openai/v1
+
+scan uses the built-in rule packs plus any --rules DIR (repeatable). It prints one
+line per finding, FILE:OFFSET RULE SEVERITY "SNIPPET", with all but the last 4
+characters of the match masked; --json prints one object per line instead:
+{"rule","category","severity","start","end"} (+ "file" when given several inputs).
+Offsets are UTF-16 code units. The engine in use goes to stderr.
+Exit status of scan: 0 no findings, 1 findings, 2 usage or rule/file error.
 `;
 
 function version(): string {
@@ -30,12 +39,36 @@ function version(): string {
 interface Parsed {
   command: string;
   config?: string;
+  /** scan: inputs ('-' is stdin), extra rule directories, JSON output. */
+  files: string[];
+  rules: string[];
+  json: boolean;
 }
 
 function parseArgs(argv: string[]): Parsed {
-  const out: Parsed = { command: '' };
+  const out: Parsed = { command: '', files: [], rules: [], json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (out.command === 'scan') {
+      if (a === '--json') {
+        out.json = true;
+        continue;
+      }
+      if (a === '--rules') {
+        const v = argv[++i];
+        if (!v) throw usage('--rules needs a directory');
+        out.rules.push(v);
+        continue;
+      }
+      if (a.startsWith('--rules=')) {
+        out.rules.push(a.slice('--rules='.length));
+        continue;
+      }
+      if (a === '-' || !a.startsWith('-')) {
+        out.files.push(a);
+        continue;
+      }
+    }
     if (a === '--help' || a === '-h') out.command = 'help';
     else if (a === '--version' || a === '-v') out.command = 'version';
     else if (a === '--config' || a === '-c') {
@@ -92,6 +125,54 @@ async function start(configPath: string | undefined): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** All but the last 4 characters (code points) replaced, so a finding can be located without being leaked again. */
+function mask(s: string): string {
+  const cps = Array.from(s);
+  const keep = cps.length > 4 ? 4 : 0;
+  return '*'.repeat(cps.length - keep) + cps.slice(cps.length - keep).join('');
+}
+
+async function scan(args: Parsed): Promise<void> {
+  // Errors in scan exit 2, so 1 always means "findings".
+  try {
+    const { Detector } = await import('../detect/scan.js');
+    const { BUILTIN_RULES_DIR } = await import('../detect/rules.js');
+    const { readFile } = await import('node:fs/promises');
+    const inputs = args.files.length > 0 ? args.files : ['-'];
+    const detector = await Detector.create([BUILTIN_RULES_DIR, ...args.rules]);
+    process.stderr.write(`engine: ${detector.engineName}\n`);
+    let found = 0;
+    for (const input of inputs) {
+      let text: string;
+      try {
+        text = input === '-' ? await readStdin() : await readFile(input, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read ${input}: ${(err as Error).message}`, { cause: err });
+      }
+      const name = input === '-' ? '<stdin>' : input;
+      for (const f of detector.scan(text)) {
+        found++;
+        if (args.json) {
+          const o: Record<string, unknown> = { rule: f.rule, category: f.category, severity: f.severity, start: f.start, end: f.end };
+          if (inputs.length > 1) o.file = name;
+          process.stdout.write(`${JSON.stringify(o)}\n`);
+        } else {
+          process.stdout.write(`${name}:${f.start} ${f.rule} ${f.severity} ${JSON.stringify(mask(text.slice(f.start, f.end)))}\n`);
+        }
+      }
+    }
+    process.exitCode = found > 0 ? 1 : 0;
+  } catch (err) {
+    throw Object.assign(err as Error, { exitCode: 2 });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
     const args = parseArgs(argv);
@@ -106,6 +187,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'start':
         await start(args.config);
+        return;
+      case 'scan':
+        await scan(args);
         return;
       default:
         throw usage(`unknown command "${args.command}"`);

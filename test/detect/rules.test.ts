@@ -1,0 +1,133 @@
+// Rule packs: every built-in rule's examples hold on both engines, bad packs are rejected with file:line,
+// and findings carry UTF-16 offsets in text with multi-byte characters.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SluiceError } from '../../src/errors';
+import { hyperscanAvailable } from '../../src/detect/hyperscan';
+import { BUILTIN_RULES_DIR, loadRulePacks } from '../../src/detect/rules';
+import { Detector, runRuleExamples } from '../../src/detect/scan';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function packDir(files: Record<string, string>): string {
+  const d = mkdtempSync(join(tmpdir(), 'sluice-rules-'));
+  dirs.push(d);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
+  return d;
+}
+
+test('built-in packs load and cover the expected rules, each with match and no_match examples', async () => {
+  const set = await loadRulePacks([BUILTIN_RULES_DIR]);
+  assert.deepEqual(set.packs.map((p) => p.name).sort(), ['credentials', 'financial', 'phi', 'pii']);
+  const ids = set.rules.map((r) => r.id);
+  for (const id of ['email', 'us-ssn', 'uk-nino', 'ca-sin', 'phone-e164', 'phone-nanp', 'ipv4', 'credit-card', 'iban', 'aba-routing',
+    'npi', 'dea-number', 'aws-access-key', 'github-token', 'openai-key', 'slack-token', 'jwt', 'pem-private-key', 'generic-secret']) {
+    assert.ok(ids.includes(id), `missing rule ${id}`);
+  }
+  for (const r of set.rules) {
+    assert.ok(r.examples.match.length > 0, `${r.id} has no match example`);
+    assert.ok(r.examples.no_match.length > 0, `${r.id} has no no_match example`);
+  }
+});
+
+for (const engine of ['re2', 'hyperscan'] as const) {
+  test(`every built-in rule's examples hold (${engine})`, { skip: engine === 'hyperscan' && !hyperscanAvailable() }, async () => {
+    const set = await loadRulePacks([BUILTIN_RULES_DIR]);
+    assert.deepEqual(runRuleExamples(set, engine), []);
+  });
+}
+
+test('runRuleExamples reports a rule whose examples are wrong', async () => {
+  const d = packDir({
+    'x.yaml': 'pack: x\nrules:\n  - id: digits\n    category: other\n    severity: low\n    pattern: \'\\d+\'\n    examples:\n      match: [abc]\n      no_match: [a1]\n',
+  });
+  const failures = runRuleExamples(await loadRulePacks([d]));
+  assert.deepEqual(failures.map((f) => [f.rule, f.kind, f.example]), [['digits', 'match', 'abc'], ['digits', 'no_match', 'a1']]);
+});
+
+test('a bad pack is rejected with every problem as file:line: rules[i].field', async () => {
+  const d = packDir({
+    'a.yaml': [
+      'pack: a', //                       1
+      'rules:', //                        2
+      '  - id: one', //                   3
+      '    category: pii', //             4
+      '    severity: extreme', //         5
+      '    pattern: foo', //              6
+      '    validator: no-such-check', //  7
+      '  - id: two', //                   8
+      '    category: other', //           9
+      '    severity: low', //             10
+      "    pattern: '(unclosed'", //      11
+      '  - id: dup', //                   12
+      '    category: other', //           13
+      '    severity: low', //             14
+      '    pattern: dup', //              15
+      '',
+    ].join('\n'),
+    'b.yaml': 'pack: b\nrules:\n  - id: dup\n    category: other\n    severity: low\n    pattern: dup2\n',
+  });
+  await assert.rejects(loadRulePacks([d]), (err: unknown) => {
+    assert.ok(err instanceof SluiceError);
+    assert.equal(err.code, 'SLUICE_RULE_INVALID');
+    const a = join(d, 'a.yaml');
+    const b = join(d, 'b.yaml');
+    assert.match(err.message, new RegExp(`${esc(a)}:5: rules\\[0\\]\\.severity: "extreme" is not one of`));
+    assert.match(err.message, new RegExp(`${esc(a)}:7: rules\\[0\\]\\.validator: unknown validator "no-such-check"`));
+    assert.match(err.message, new RegExp(`${esc(a)}:11: rules\\[1\\]\\.pattern: invalid RE2 pattern`));
+    assert.match(err.message, new RegExp(`${esc(b)}:3: rules\\[0\\]\\.id: duplicate rule id "dup" \\(first defined at ${esc(a)}:12\\)`));
+    return true;
+  });
+});
+
+test('YAML syntax errors and missing keys carry lines too', async () => {
+  const d = packDir({ 'c.yml': 'pack: c\nrules:\n  - id: x\n    category: other\n    pattern: [\n' });
+  await assert.rejects(loadRulePacks([d]), (err: unknown) => {
+    assert.ok(err instanceof SluiceError && err.code === 'SLUICE_RULE_INVALID');
+    assert.match(err.message, /c\.yml:\d+: \(yaml\):/);
+    return true;
+  });
+  const e = packDir({ 'e.yaml': 'pack: e\nrules:\n  - id: x\n    category: other\n    pattern: x\n    colour: red\n' });
+  await assert.rejects(loadRulePacks([e]), /e\.yaml:3: rules\[0\]\.severity: is required[\s\S]*e\.yaml:6: rules\[0\]\.colour: unknown key/);
+});
+
+test('findings carry UTF-16 offsets in multi-byte text, on both engines', async () => {
+  const text = 'Grüße 👋 — ñame jane.doe@acme-corp.com 日本語 SSN 536-22-1987 🚀 AKIA2E0A8F3B244C9986';
+  const expected = [
+    ['email', 'jane.doe@acme-corp.com'],
+    ['us-ssn', '536-22-1987'],
+    ['aws-access-key', 'AKIA2E0A8F3B244C9986'],
+  ].map(([rule, s]) => ({ rule, start: text.indexOf(s!), end: text.indexOf(s!) + s!.length }));
+  for (const engine of ['re2', 'hyperscan'] as const) {
+    if (engine === 'hyperscan' && !hyperscanAvailable()) continue;
+    const det = Detector.fromRuleSet(await loadRulePacks([BUILTIN_RULES_DIR]), engine);
+    assert.equal(det.engineName, engine);
+    const got = det.scan(text).map((f) => ({ rule: f.rule, start: f.start, end: f.end }));
+    assert.deepEqual(got, expected, engine);
+  }
+});
+
+test('validators judge capture group 1 and drop rejected candidates', async () => {
+  const det = await Detector.create();
+  const hit = det.scan('config: password = "Zq8#vR2!mK9$wL4pX7tB"');
+  assert.deepEqual(hit.map((f) => f.rule), ['generic-secret']);
+  assert.equal(hit[0]!.category, 'credential');
+  assert.ok(typeof hit[0]!.confidence === 'number');
+  assert.deepEqual(det.scan('password = "changeme123" and card 4111 1111 1111 1111'), []);
+});
+
+test('--rules style extra directories add rules to the built-ins', async () => {
+  const d = packDir({ 'x.yaml': "pack: internal\nrules:\n  - id: project-codename\n    category: other\n    severity: medium\n    pattern: '\\bPROJECT-[A-Z]{4}\\b'\n" });
+  const det = await Detector.create([BUILTIN_RULES_DIR, d]);
+  assert.deepEqual(det.scan('see PROJECT-ORCA now').map((f) => [f.rule, f.start, f.end]), [['project-codename', 4, 16]]);
+});
+
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
