@@ -14,6 +14,7 @@ Usage:
   sluice start [--config FILE]   run the proxy (gateway, forward proxy, admin)
   sluice scan [FILE…|-] [--rules DIR] [--json]
                                  scan files (or stdin: '-' or no FILE) for sensitive data
+  sluice rules test [DIR]        check every rule's examples (built-ins, plus DIR's packs)
   sluice --help                  show this help
   sluice --version               print the version
 
@@ -29,6 +30,11 @@ characters of the match masked; --json prints one object per line instead:
 {"rule","category","severity","start","end"} (+ "file" when given several inputs).
 Offsets are UTF-16 code units. The engine in use goes to stderr.
 Exit status of scan: 0 no findings, 1 findings, 2 usage or rule/file error.
+
+rules test loads the built-in packs (and DIR's, when given) and checks each rule's
+examples: every match example must be found by that rule, every no_match example
+not. It prints one line per failure and a summary, N rules, M examples, K failures.
+Exit status of rules test: 0 all hold, 1 any failure, 2 usage or invalid pack.
 `;
 
 function version(): string {
@@ -39,7 +45,7 @@ function version(): string {
 interface Parsed {
   command: string;
   config?: string;
-  /** scan: inputs ('-' is stdin), extra rule directories, JSON output. */
+  /** scan: inputs ('-' is stdin), extra rule directories, JSON output. rules: [subcommand, DIR?]. */
   files: string[];
   rules: string[];
   json: boolean;
@@ -68,6 +74,10 @@ function parseArgs(argv: string[]): Parsed {
         out.files.push(a);
         continue;
       }
+    }
+    if (out.command === 'rules' && !a.startsWith('-')) {
+      out.files.push(a);
+      continue;
     }
     if (a === '--help' || a === '-h') out.command = 'help';
     else if (a === '--version' || a === '-v') out.command = 'version';
@@ -173,6 +183,27 @@ async function scan(args: Parsed): Promise<void> {
   }
 }
 
+async function rules(args: Parsed): Promise<void> {
+  const [sub, dir, ...extra] = args.files;
+  if (sub !== 'test') throw usage(sub ? `unknown rules subcommand "${sub}"` : 'rules needs a subcommand: test');
+  if (extra.length > 0) throw usage(`unexpected argument ${extra[0]}`);
+  // Invalid packs exit 2, so 1 always means "an example failed".
+  try {
+    const { BUILTIN_RULES_DIR, loadRulePacks } = await import('../detect/rules.js');
+    const { runRuleExamples } = await import('../detect/scan.js');
+    const ruleSet = await loadRulePacks(dir ? [BUILTIN_RULES_DIR, dir] : [BUILTIN_RULES_DIR]);
+    const failures = runRuleExamples(ruleSet);
+    for (const f of failures) {
+      process.stdout.write(`rule ${f.rule}: example ${JSON.stringify(f.example)} expected ${f.kind === 'match' ? 'match' : 'no match'}\n`);
+    }
+    const examples = ruleSet.rules.reduce((n, r) => n + r.examples.match.length + r.examples.no_match.length, 0);
+    process.stdout.write(`${ruleSet.rules.length} rules, ${examples} examples, ${failures.length} failures\n`);
+    process.exitCode = failures.length > 0 ? 1 : 0;
+  } catch (err) {
+    throw Object.assign(err as Error, { exitCode: 2 });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
     const args = parseArgs(argv);
@@ -190,6 +221,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'scan':
         await scan(args);
+        return;
+      case 'rules':
+        await rules(args);
         return;
       default:
         throw usage(`unknown command "${args.command}"`);
