@@ -1,14 +1,12 @@
 // `sluice rules test` as a child process: built-ins pass, a wrong example exits 1 naming the rule, a bad pack exits 2.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { runSluice, type CliResult } from '../fixtures/cli';
 
 // Tests run from dist/test/cli/.
-const ROOT = join(__dirname, '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'sluice.js');
 
 let dir: string;
 before(() => {
@@ -18,22 +16,8 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.SLUICE_CONFIG;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.on('error', reject);
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? sig ?? -1, stdout: out, stderr: err });
-    });
-  });
+function run(args: string[]): Promise<CliResult> {
+  return runSluice(args, { cwd: dir });
 }
 
 function pack(name: string, body: string): string {
