@@ -86,6 +86,26 @@ function send(msg: ChildMsg): void {
   process.send?.(msg);
 }
 
+/** Listens on a free loopback port, reports it to the bench over IPC, and exits when told or orphaned. */
+function serveChild(app: ReturnType<typeof App>, what: string): void {
+  app.listen('127.0.0.1', 0, (socket) => {
+    if (!socket) {
+      send({ type: 'error', message: `${what} cannot listen` });
+      process.exit(1);
+    }
+    const port = listenPort(socket);
+    send({ type: 'ready', port, url: `http://127.0.0.1:${port}` });
+  });
+  const stop = () => {
+    closeApp(app);
+    process.exit(0);
+  };
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 function runMock(): void {
   const app = App();
   app.post(CHAT_PATH, (res) => {
@@ -109,22 +129,7 @@ function runMock(): void {
   app.any('/*', (res) => {
     res.cork(() => res.writeStatus('404 Not Found').end('not found'));
   });
-  app.listen('127.0.0.1', 0, (socket) => {
-    if (!socket) {
-      send({ type: 'error', message: 'mock upstream cannot listen' });
-      process.exit(1);
-    }
-    const port = listenPort(socket);
-    send({ type: 'ready', port, url: `http://127.0.0.1:${port}` });
-  });
-  const stop = () => {
-    closeApp(app);
-    process.exit(0);
-  };
-  process.on('message', (m) => m === 'stop' && stop());
-  process.on('disconnect', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  serveChild(app, 'mock upstream');
 }
 
 /**
@@ -179,22 +184,7 @@ function runBareRelay(mockOrigin: string): void {
       );
     });
   });
-  app.listen('127.0.0.1', 0, (socket) => {
-    if (!socket) {
-      send({ type: 'error', message: 'bare relay cannot listen' });
-      process.exit(1);
-    }
-    const port = listenPort(socket);
-    send({ type: 'ready', port, url: `http://127.0.0.1:${port}` });
-  });
-  const stop = () => {
-    closeApp(app);
-    process.exit(0);
-  };
-  process.on('message', (m) => m === 'stop' && stop());
-  process.on('disconnect', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  serveChild(app, 'bare relay');
 }
 
 async function runSluice(mockOrigin: string, dataDir: string): Promise<void> {
