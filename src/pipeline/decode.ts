@@ -4,6 +4,11 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, constants } from 'node:zlib';
 
+/** Recorded when a response outgrows what is inspected; shared by the decoded and plain paths. */
+export function inspectLimitMessage(limit: number): string {
+  return `response larger than limits.max_inspect_bytes (${limit}); the rest was relayed uninspected`;
+}
+
 export interface TapSink {
   chunk(decoded: Buffer): void;
   /** A problem worth recording (unsupported encoding, corrupt stream, limit reached). */
@@ -62,7 +67,7 @@ export class BodyTap {
     if (b.length > room) {
       if (room > 0) this.sink.chunk(b.subarray(0, room));
       this.seen = this.limit;
-      this.sink.problem(`response larger than limits.max_inspect_bytes (${this.limit}); the rest was relayed uninspected`);
+      this.sink.problem(inspectLimitMessage(this.limit));
       this.stop();
       return;
     }

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { ErrorCodes, describeUpstreamError, upstreamErrorCode, type ErrorCode } from '../errors';
 import { adapterFor } from '../providers/index';
 import type { Upstreams } from '../upstream/pools';
-import { BodyTap } from './decode';
+import { BodyTap, inspectLimitMessage } from './decode';
 import type { Exchange, Outcome } from './exchange';
 import { clientResponseHeaders } from './headers';
 import type { Pipeline } from './pipeline';
@@ -138,7 +138,7 @@ export class Call implements Dispatcher.DispatchHandler {
     }
     this.relay.pipeline.responseChunk(x, chunk.subarray(0, this.inspectRoom));
     this.inspectRoom = 0;
-    x.inspectProblem(`response larger than limits.max_inspect_bytes (${this.relay.opts.maxInspectBytes}); the rest was relayed uninspected`);
+    x.inspectProblem(inspectLimitMessage(this.relay.opts.maxInspectBytes));
   }
 
   /**
