@@ -17,6 +17,9 @@ export const ErrorCodes = {
   SLUICE_LISTEN_FAILED: { status: 500, hint: 'the address is in use or not allowed' },
   SLUICE_RULE_INVALID: { status: 500, hint: 'fix the named rule in its rule pack' },
   SLUICE_ENGINE_ERROR: { status: 500, hint: 'the detection engine failed; see the message' },
+  SLUICE_INSPECT_TIMEOUT: { status: 503, hint: 'inspection took longer than detect.timeout_ms; raise it or add detect.threads' },
+  SLUICE_INSPECT_CRASHED: { status: 503, hint: 'a detection worker died mid-scan; it was replaced, see the log for the cause' },
+  SLUICE_INSPECT_OVERLOADED: { status: 503, hint: 'the detection queue is full; add detect.threads or reduce load' },
   SLUICE_INTERNAL: { status: 500, hint: 'a bug in Sluice; the request failed but the proxy keeps serving' },
 } as const;
 

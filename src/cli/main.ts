@@ -24,11 +24,14 @@ admin (/healthz, /readyz) on 127.0.0.1:9090, data under ./sluice-data.
 
 Point an SDK at the gateway, e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/openai/v1
 
-scan uses the built-in rule packs plus any --rules DIR (repeatable). It prints one
-line per finding, FILE:OFFSET RULE SEVERITY "SNIPPET", with all but the last 4
-characters of the match masked; --json prints one object per line instead:
-{"rule","category","severity","start","end"} (+ "file" when given several inputs).
-Offsets are UTF-16 code units. The engine in use goes to stderr.
+scan uses the built-in rule packs plus any --rules DIR (repeatable; a rule there
+replaces the built-in of the same id). It prints one line per finding,
+FILE:OFFSET RULE SEVERITY CONFIDENCE "MASKED", the value with its middle masked;
+--json prints one object per line instead: {"rule","category","severity",
+"confidence","start","end","masked"} (+ "count" for score rules such as code
+languages, + "file" when given several inputs). Offsets are in characters
+(UTF-16 code units). The engine in use goes to stderr; SLUICE_ENGINE=re2 forces
+the RE2 engine.
 Exit status of scan: 0 no findings, 1 findings, 2 usage or rule/file error.
 
 rules test loads the built-in packs (and DIR's, when given) and checks each rule's
@@ -141,13 +144,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** All but the last 4 characters (code points) replaced, so a finding can be located without being leaked again. */
-function mask(s: string): string {
-  const cps = Array.from(s);
-  const keep = cps.length > 4 ? 4 : 0;
-  return '*'.repeat(cps.length - keep) + cps.slice(cps.length - keep).join('');
-}
-
 async function scan(args: Parsed): Promise<void> {
   // Errors in scan exit 2, so 1 always means "findings".
   try {
@@ -155,8 +151,10 @@ async function scan(args: Parsed): Promise<void> {
     const { BUILTIN_RULES_DIR } = await import('../detect/rules.js');
     const { readFile } = await import('node:fs/promises');
     const inputs = args.files.length > 0 ? args.files : ['-'];
-    const detector = await Detector.create([BUILTIN_RULES_DIR, ...args.rules]);
-    process.stderr.write(`engine: ${detector.engineName}\n`);
+    const { chooseEngine } = await import('../detect/engine.js');
+    const engine = chooseEngine();
+    const detector = await Detector.create([BUILTIN_RULES_DIR, ...args.rules], { prefer: engine.name });
+    process.stderr.write(`engine: ${engine.name} (${engine.why})\n`);
     let found = 0;
     for (const input of inputs) {
       let text: string;
@@ -169,11 +167,20 @@ async function scan(args: Parsed): Promise<void> {
       for (const f of detector.scan(text)) {
         found++;
         if (args.json) {
-          const o: Record<string, unknown> = { rule: f.rule, category: f.category, severity: f.severity, start: f.start, end: f.end };
+          const o: Record<string, unknown> = {
+            rule: f.rule,
+            category: f.category,
+            severity: f.severity,
+            confidence: f.confidence,
+            start: f.start,
+            end: f.end,
+            masked: f.masked,
+          };
+          if (f.count !== undefined) o.count = f.count;
           if (inputs.length > 1) o.file = name;
           process.stdout.write(`${JSON.stringify(o)}\n`);
         } else {
-          process.stdout.write(`${name}:${f.start} ${f.rule} ${f.severity} ${JSON.stringify(mask(text.slice(f.start, f.end)))}\n`);
+          process.stdout.write(`${name}:${f.start} ${f.rule} ${f.severity} ${f.confidence} ${JSON.stringify(f.masked)}\n`);
         }
       }
     }

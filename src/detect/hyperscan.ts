@@ -217,6 +217,19 @@ export class HyperscanDatabase {
     return toMatches(raw, checkLimit(options));
   }
 
+  /**
+   * Like scan(), without building match objects: [id, start, end] triples with UTF-16 offsets, for callers that
+   * walk thousands of reports. `truncated` as in HyperscanMatches (the triples then hold the first maxMatches).
+   */
+  scanTriples(text: string, options?: ScanOptions): { triples: Uint32Array; truncated: boolean } {
+    const bytes = Buffer.from(text, 'utf8');
+    const raw = this.#scanRaw(bytes, options);
+    if (bytes.length !== text.length) utf8ToUtf16Offsets(bytes, raw);
+    const max = checkLimit(options);
+    const truncated = max !== 0 && raw.length / 3 > max;
+    return { triples: truncated ? raw.subarray(0, 3 * max) : raw, truncated };
+  }
+
   /** Scans raw bytes; offsets are byte offsets into `bytes`. */
   scanBytes(bytes: Uint8Array, options?: ScanOptions): HyperscanMatches {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('scanBytes expects a Buffer or Uint8Array');

@@ -5,10 +5,10 @@ import RE2 from 're2';
 import { SluiceError } from '../errors';
 import type { DetectorPattern, Engine, EngineMatch } from './engine';
 
-/** Compiles one rule for span extraction ('g' for lastIndex, 'u' for code-point semantics). */
-export function compileRe2(p: DetectorPattern): RE2 {
+/** Compiles one rule for span extraction ('g' for lastIndex, 'u' for code-point semantics; 'y' anchors at lastIndex). */
+export function compileRe2(p: DetectorPattern, sticky = false): RE2 {
   try {
-    return new RE2(p.pattern, p.caseless ? 'giu' : 'gu');
+    return new RE2(p.pattern, (p.caseless ? 'giu' : 'gu') + (sticky ? 'y' : ''));
   } catch (err) {
     throw new SluiceError('SLUICE_RULE_INVALID', `rule ${p.id}: invalid pattern: ${(err as Error).message}`, {
       cause: err,
@@ -46,7 +46,7 @@ export class Re2Engine implements Engine {
 
   constructor(patterns: readonly DetectorPattern[]) {
     // Compiling each rule alone first gives an error that names the bad rule; a Set error would not.
-    this.#res = patterns.map(compileRe2);
+    this.#res = patterns.map((p) => compileRe2(p));
     this.#ids = patterns.map((p) => p.id);
     for (const caseless of [false, true]) {
       const index = patterns.flatMap((p, i) => (Boolean(p.caseless) === caseless ? [i] : []));

@@ -2,18 +2,36 @@
 // Also runRuleExamples, the check behind every rule's `examples:` (used by tests and `rules test`).
 
 import RE2 from 're2';
-import { createEngine, type Engine } from './engine';
-import { BUILTIN_RULES_DIR, loadRulePacks, type Category, type Rule, type RuleSet, type Severity } from './rules';
-import { VALIDATORS, type Validator } from './validators/index.js';
+import { createEngine, type Engine, type Prebuilt } from './engine';
+import { digestValue, maskValue } from './findings';
+import { BUILTIN_RULES_DIR, isAllowPattern, loadRulePacks, type Category, type Rule, type RuleSet, type Severity } from './rules';
+import { VALIDATORS, scoreConfidence, type Validator } from './validators/index.js';
 
 export interface Finding {
   rule: string;
   category: Category;
   severity: Severity;
+  /** 0..1: the validator's, else the rule's, adjusted by the rule's context words. */
+  confidence: number;
   /** UTF-16 offsets into the scanned text, `end` exclusive. */
   start: number;
   end: number;
-  confidence?: number;
+  /** The value with its middle masked (see maskValue). */
+  masked: string;
+  /** HMAC-SHA256 of the value under the data_dir key, when the detector has one. */
+  digest?: string;
+  /** Score-style rules (min_count): how many matches this one finding stands for, from `start` to `end`. */
+  count?: number;
+  /** The raw value: only when the scan was asked for values. */
+  value?: string;
+}
+
+export interface DetectorOptions {
+  prefer?: 'hyperscan' | 're2';
+  /** Key for Finding.digest; without one, findings carry no digest. */
+  digestKey?: Buffer;
+  /** Another detector's compiled engine for the same rule set (from prebuilt()), to skip compiling. */
+  prebuilt?: Prebuilt;
 }
 
 /** Characters of context each side handed to validators. */
@@ -22,62 +40,133 @@ export const CONTEXT_CHARS = 64;
 interface Compiled {
   rule: Rule;
   validator?: Validator;
-  /** Set when the validator judges capture group 1 rather than the whole match. */
+  /** Set when the validator (and allowlist, mask, digest) judge capture group 1 rather than the whole match. */
   group?: RE2;
+  allowExact?: Set<string>;
+  allowPatterns?: RE2[];
 }
 
 export class Detector {
   readonly #engine: Engine;
   readonly #rules: Compiled[];
+  readonly #digestKey: Buffer | undefined;
+  readonly ruleSet: RuleSet;
 
-  private constructor(ruleSet: RuleSet, prefer?: 'hyperscan' | 're2') {
+  private constructor(ruleSet: RuleSet, options: DetectorOptions) {
+    this.ruleSet = ruleSet;
+    this.#digestKey = options.digestKey;
     this.#rules = ruleSet.rules.map((rule) => {
       const c: Compiled = { rule };
-      if (rule.validator) {
-        c.validator = VALIDATORS[rule.validator];
-        if (captureGroups(rule.pattern, rule.caseless) === 1) c.group = new RE2(rule.pattern, rule.caseless ? 'iu' : 'u');
+      if (rule.validator) c.validator = VALIDATORS[rule.validator];
+      if (captureGroups(rule.pattern, rule.caseless) === 1) c.group = new RE2(rule.pattern, rule.caseless ? 'iu' : 'u');
+      if (rule.allowlist) {
+        c.allowExact = new Set(rule.allowlist.filter((e) => !isAllowPattern(e)));
+        c.allowPatterns = rule.allowlist.filter(isAllowPattern).map((e) => new RE2(`^(?:${e.slice(1, -1)})$`, 'u'));
       }
       return c;
     });
     this.#engine = createEngine(
       ruleSet.rules.map((r, id) => ({ id, pattern: r.pattern, caseless: r.caseless })),
-      prefer,
+      options.prefer,
+      options.prebuilt,
     );
   }
 
-  /** Loads the packs in `dirs` (the built-ins when none are given) and builds one engine over them. */
-  static async create(dirs: readonly string[] = [BUILTIN_RULES_DIR], prefer?: 'hyperscan' | 're2'): Promise<Detector> {
-    return new Detector(await loadRulePacks(dirs), prefer);
+  /** The compiled engine, for workers to rebuild this detector cheaply; undefined for RE2 (nothing to share). */
+  prebuilt(): Prebuilt | undefined {
+    return this.#engine.prebuilt?.();
   }
 
-  static fromRuleSet(ruleSet: RuleSet, prefer?: 'hyperscan' | 're2'): Detector {
-    return new Detector(ruleSet, prefer);
+  /** Loads the packs in `dirs` (the built-ins when none are given) and builds one engine over them. */
+  static async create(dirs: readonly string[] = [BUILTIN_RULES_DIR], options: DetectorOptions = {}): Promise<Detector> {
+    return new Detector(await loadRulePacks(dirs), options);
+  }
+
+  static fromRuleSet(ruleSet: RuleSet, options: DetectorOptions = {}): Detector {
+    return new Detector(ruleSet, options);
   }
 
   get engineName(): 'hyperscan' | 're2' {
     return this.#engine.name;
   }
 
-  /** Findings sorted by start, then rule order; candidates a validator rejects are dropped. */
-  scan(text: string): Finding[] {
+  /**
+   * Findings sorted by start, then rule order. Candidates a validator rejects, allowlisted values, and rules whose
+   * keywords are absent from `text` are dropped; min_count rules below their count report nothing.
+   */
+  scan(text: string, options: { values?: boolean } = {}): Finding[] {
     const out: Finding[] = [];
+    let lower: string | undefined;
+    /** Per rule index: keyword verdict for this text (computed once), and score-style accumulators. */
+    let keywordOk: Map<number, boolean> | undefined;
+    let scored: Map<number, Finding> | undefined;
     for (const m of this.#engine.scan(text)) {
       const c = this.#rules[m.id]!;
-      const f: Finding = { rule: c.rule.id, category: c.rule.category, severity: c.rule.severity, start: m.start, end: m.end };
-      if (c.validator) {
-        const r = c.validator(this.#candidate(c, text.slice(m.start, m.end)), {
+      const rule = c.rule;
+      if (rule.keywords) {
+        keywordOk ??= new Map();
+        let ok = keywordOk.get(m.id);
+        if (ok === undefined) {
+          lower ??= text.toLowerCase();
+          ok = rule.keywords.some((k) => lower!.includes(k));
+          keywordOk.set(m.id, ok);
+        }
+        if (!ok) continue;
+      }
+      const value = this.#candidate(c, text.slice(m.start, m.end));
+      if (c.allowExact?.has(value) || c.allowPatterns?.some((re) => re.test(value))) continue;
+      let confidence = rule.confidence;
+      if (c.validator || rule.context) {
+        const ctx = {
           before: text.slice(Math.max(0, m.start - CONTEXT_CHARS), m.start),
           after: text.slice(m.end, m.end + CONTEXT_CHARS),
-        });
-        if (!r.valid) continue;
-        if (r.confidence !== undefined) f.confidence = r.confidence;
+        };
+        if (c.validator) {
+          const r = c.validator(value, ctx);
+          if (!r.valid) continue;
+          if (r.confidence !== undefined) confidence = r.confidence;
+        }
+        if (rule.context) confidence = scoreConfidence(confidence, ctx, rule.context);
       }
-      out.push(f);
+      if (rule.minCount !== undefined) {
+        scored ??= new Map();
+        const agg = scored.get(m.id);
+        if (agg) {
+          agg.end = Math.max(agg.end, m.end);
+          agg.count! += 1;
+          continue;
+        }
+        const f: Finding = { rule: rule.id, category: rule.category, severity: rule.severity, confidence, start: m.start, end: m.end, masked: '', count: 1 };
+        scored.set(m.id, f);
+        out.push(f);
+        continue;
+      }
+      out.push(this.#finding(rule, confidence, m.start, m.end, value, options.values));
     }
-    return out;
+    if (!scored) return out;
+    // Score-style findings: drop those under their count, then describe the whole span they cover.
+    const dropped = new Set<Finding>();
+    for (const [id, f] of scored) {
+      const rule = this.#rules[id]!.rule;
+      if (f.count! < rule.minCount!) {
+        dropped.add(f);
+        continue;
+      }
+      // Confidence grows with evidence beyond the threshold, a little per extra match.
+      const conf = Math.round(Math.min(1, f.confidence + 0.02 * (f.count! - rule.minCount!)) * 100) / 100;
+      Object.assign(f, this.#finding(rule, conf, f.start, f.end, text.slice(f.start, f.end), options.values), { count: f.count });
+    }
+    return dropped.size === 0 ? out : out.filter((f) => !dropped.has(f));
   }
 
-  /** What the validator sees: capture group 1 when the rule has one (e.g. the value after `password=`), else the match. */
+  #finding(rule: Rule, confidence: number, start: number, end: number, value: string, withValue: boolean | undefined): Finding {
+    const f: Finding = { rule: rule.id, category: rule.category, severity: rule.severity, confidence, start, end, masked: maskValue(value) };
+    if (this.#digestKey) f.digest = digestValue(this.#digestKey, value);
+    if (withValue) f.value = value;
+    return f;
+  }
+
+  /** The value a finding is about: capture group 1 when the rule has one (e.g. the secret after `password=`), else the match. */
   #candidate(c: Compiled, matched: string): string {
     if (!c.group) return matched;
     c.group.lastIndex = 0;
@@ -106,7 +195,7 @@ export interface ExampleFailure {
  * one finding of that rule, each `no_match` string none. Returns the failures (empty when all hold).
  */
 export function runRuleExamples(ruleSet: RuleSet, prefer?: 'hyperscan' | 're2'): ExampleFailure[] {
-  const detector = Detector.fromRuleSet(ruleSet, prefer);
+  const detector = Detector.fromRuleSet(ruleSet, prefer ? { prefer } : {});
   const failures: ExampleFailure[] = [];
   for (const rule of ruleSet.rules) {
     for (const kind of ['match', 'no_match'] as const) {

@@ -30,13 +30,16 @@ test('--json prints exactly the findings with UTF-16 offsets and exits 1', async
   assert.equal(r.code, 1, r.stderr);
   const span = (s: string) => ({ start: DIRTY.indexOf(s), end: DIRTY.indexOf(s) + s.length });
   const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines, [
-    { rule: 'email', category: 'pii', severity: 'medium', ...span(EMAIL) },
-    { rule: 'us-ssn', category: 'pii', severity: 'high', ...span(SSN) },
-    { rule: 'aws-access-key', category: 'credential', severity: 'critical', ...span(AWS) },
+  for (const l of lines) {
+    assert.deepEqual(Object.keys(l), ['rule', 'category', 'severity', 'confidence', 'start', 'end', 'masked']);
+    assert.ok(typeof l.confidence === 'number' && l.confidence > 0 && l.confidence <= 1, `confidence ${String(l.confidence)}`);
+  }
+  assert.deepEqual(lines.map(({ confidence: _c, ...rest }) => rest), [
+    { rule: 'email', category: 'pii', severity: 'medium', ...span(EMAIL), masked: 'jane**************.com' },
+    { rule: 'us-ssn', category: 'pii', severity: 'high', ...span(SSN), masked: '53*******87' },
+    { rule: 'aws-access-key', category: 'credential', severity: 'critical', ...span(AWS), masked: 'AKIA************9986' },
   ]);
-  for (const l of lines) assert.deepEqual(Object.keys(l), ['rule', 'category', 'severity', 'start', 'end']);
-  assert.match(r.stderr, /^engine: (hyperscan|re2)\n$/);
+  assert.match(r.stderr, /^engine: (hyperscan|re2) \(.+\)\n$/);
 });
 
 test('clean text exits 0 with no output; "-" reads stdin too', async () => {
@@ -47,17 +50,17 @@ test('clean text exits 0 with no output; "-" reads stdin too', async () => {
   }
 });
 
-test('human mode masks all but the last 4 characters of every match', async () => {
+test('human mode prints each match masked, never the value', async () => {
   const r = await run(['scan'], DIRTY);
   assert.equal(r.code, 1);
   for (const secret of [EMAIL, SSN, AWS]) {
     assert.ok(!r.stdout.includes(secret), `leaked ${secret}`);
     assert.ok(!r.stdout.includes(secret.slice(0, -4)), `leaked prefix of ${secret}`);
   }
-  assert.deepEqual(r.stdout.trimEnd().split('\n'), [
-    `<stdin>:${DIRTY.indexOf(EMAIL)} email medium "${'*'.repeat(EMAIL.length - 4)}.com"`,
-    `<stdin>:${DIRTY.indexOf(SSN)} us-ssn high "${'*'.repeat(SSN.length - 4)}1987"`,
-    `<stdin>:${DIRTY.indexOf(AWS)} aws-access-key critical "${'*'.repeat(AWS.length - 4)}9986"`,
+  assert.deepEqual(r.stdout.trimEnd().split('\n').map((l) => l.replace(/ [01](?:\.\d+)? /, ' C ')), [
+    `<stdin>:${DIRTY.indexOf(EMAIL)} email medium C "jane**************.com"`,
+    `<stdin>:${DIRTY.indexOf(SSN)} us-ssn high C "53*******87"`,
+    `<stdin>:${DIRTY.indexOf(AWS)} aws-access-key critical C "AKIA************9986"`,
   ]);
 });
 
@@ -72,8 +75,8 @@ test('several files: JSON lines name their file; --rules adds a pack', async () 
   const r = await run(['scan', '--json', a, b, '--rules', rules]);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown), [
-    { rule: 'email', category: 'pii', severity: 'medium', start: 5, end: 5 + EMAIL.length, file: a },
-    { rule: 'project-codename', category: 'other', severity: 'medium', start: 9, end: 21, file: b },
+    { rule: 'email', category: 'pii', severity: 'medium', confidence: 1, start: 5, end: 5 + EMAIL.length, masked: 'jane**************.com', file: a },
+    { rule: 'project-codename', category: 'other', severity: 'medium', confidence: 0.8, start: 9, end: 21, masked: 'PRO******RCA', file: b },
   ]);
 });
 
@@ -89,7 +92,7 @@ test('usage, rule and file errors exit 2; --help documents the exit codes', asyn
   writeFileSync(join(rules, 'x.yaml'), 'pack: x\nrules:\n  - id: x\n    category: other\n    severity: low\n    pattern: x\n    validator: nope\n');
   const badRules = await run(['scan', '--rules', rules], 'text');
   assert.equal(badRules.code, 2);
-  assert.match(badRules.stderr, /SLUICE_RULE_INVALID[\s\S]*x\.yaml:7: rules\[0\]\.validator: unknown validator "nope"/);
+  assert.match(badRules.stderr, /SLUICE_RULE_INVALID[\s\S]*x\.yaml:7: rules\[0\]\(x\)\.validator: unknown validator "nope"/);
   const help = await run(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /sluice scan/);

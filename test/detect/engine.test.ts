@@ -99,3 +99,46 @@ test('an invalid rule fails the same way under Hyperscan', (t) => {
   if (!engine(t)) return;
   assert.throws(() => createEngine([{ id: 3, pattern: 'a{2,1}' }]), { code: 'SLUICE_RULE_INVALID' });
 });
+
+/** Small deterministic PRNG (mulberry32) so a failing fuzz case can be replayed from its seed. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('engines agree on random text, including overlapping and straddling candidates', (t) => {
+  if (!engine(t)) return;
+  // Patterns whose matches overlap or chain, where a Hyperscan report can start before the previous RE2 match ends.
+  const rules: DetectorPattern[] = [
+    ...RULES,
+    { id: 20, pattern: '[a-c0-9]{6}' },
+    { id: 21, pattern: 'a[ab]*b' },
+    { id: 22, pattern: '(?:ab|b)c+' },
+    { id: 23, pattern: '[0-9]{3}-?[0-9]{2}' },
+    { id: 24, pattern: 'b+|abc', caseless: true },
+  ];
+  const hs = createEngine(rules);
+  const re2 = createEngine(rules, 're2');
+  const alphabet = ['a', 'b', 'c', 'A', 'B', '0', '1', '5', '-', '.', '@', ' ', '\n', 'é', '😀', 'x', 'K', '_'];
+  for (let seed = 1; seed <= 300; seed++) {
+    const r = rng(seed);
+    let text = '';
+    const len = 1 + Math.floor(r() * 400);
+    for (let i = 0; i < len; i++) text += alphabet[Math.floor(r() * alphabet.length)];
+    assert.deepEqual(hs.scan(text), re2.scan(text), `seed ${seed}: ${JSON.stringify(text)}`);
+  }
+});
+
+test('a scan with more reports than the engine buffers still gives RE2\'s answer', (t) => {
+  if (!engine(t)) return;
+  // Every position of a long run ends a match of [a-c0-9]{6}: >65,536 Hyperscan reports.
+  const rules: DetectorPattern[] = [{ id: 1, pattern: '[a-c0-9]{6}' }, { id: 2, pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b' }];
+  const text = 'ab'.repeat(50_000) + ' 536-22-1987';
+  const got = createEngine(rules).scan(text);
+  assert.deepEqual(got, createEngine(rules, 're2').scan(text));
+  assert.equal(got.length, Math.floor(100_000 / 6) + 1);
+});

@@ -24,7 +24,7 @@ function packDir(files: Record<string, string>): string {
 
 test('built-in packs load and cover the expected rules, each with match and no_match examples', async () => {
   const set = await loadRulePacks([BUILTIN_RULES_DIR]);
-  assert.deepEqual(set.packs.map((p) => p.name).sort(), ['credentials', 'financial', 'phi', 'pii']);
+  assert.deepEqual(set.packs.map((p) => p.name).sort(), ['code', 'financial', 'injection', 'phi', 'pii', 'secrets']);
   const ids = set.rules.map((r) => r.id);
   for (const id of ['email', 'us-ssn', 'uk-nino', 'ca-sin', 'phone-e164', 'phone-nanp', 'ipv4', 'credit-card', 'iban', 'aba-routing',
     'npi', 'dea-number', 'aws-access-key', 'github-token', 'openai-key', 'slack-token', 'jwt', 'pem-private-key', 'generic-secret']) {
@@ -78,10 +78,10 @@ test('a bad pack is rejected with every problem as file:line: rules[i].field', a
     assert.equal(err.code, 'SLUICE_RULE_INVALID');
     const a = join(d, 'a.yaml');
     const b = join(d, 'b.yaml');
-    assert.match(err.message, new RegExp(`${esc(a)}:5: rules\\[0\\]\\.severity: "extreme" is not one of`));
-    assert.match(err.message, new RegExp(`${esc(a)}:7: rules\\[0\\]\\.validator: unknown validator "no-such-check"`));
-    assert.match(err.message, new RegExp(`${esc(a)}:11: rules\\[1\\]\\.pattern: invalid RE2 pattern`));
-    assert.match(err.message, new RegExp(`${esc(b)}:3: rules\\[0\\]\\.id: duplicate rule id "dup" \\(first defined at ${esc(a)}:12\\)`));
+    assert.match(err.message, new RegExp(`${esc(a)}:5: rules\\[0\\]\\(one\\)\\.severity: "extreme" is not one of`));
+    assert.match(err.message, new RegExp(`${esc(a)}:7: rules\\[0\\]\\(one\\)\\.validator: unknown validator "no-such-check"`));
+    assert.match(err.message, new RegExp(`${esc(a)}:11: rules\\[1\\]\\(two\\)\\.pattern: invalid RE2 pattern`));
+    assert.match(err.message, new RegExp(`${esc(b)}:3: rules\\[0\\]\\(dup\\)\\.id: duplicate rule id "dup" \\(first defined at ${esc(a)}:12\\)`));
     return true;
   });
 });
@@ -94,7 +94,7 @@ test('YAML syntax errors and missing keys carry lines too', async () => {
     return true;
   });
   const e = packDir({ 'e.yaml': 'pack: e\nrules:\n  - id: x\n    category: other\n    pattern: x\n    colour: red\n' });
-  await assert.rejects(loadRulePacks([e]), /e\.yaml:3: rules\[0\]\.severity: is required[\s\S]*e\.yaml:6: rules\[0\]\.colour: unknown key/);
+  await assert.rejects(loadRulePacks([e]), /e\.yaml:3: rules\[0\]\(x\)\.severity: is required[\s\S]*e\.yaml:6: rules\[0\]\(x\)\.colour: unknown key/);
 });
 
 test('findings carry UTF-16 offsets in multi-byte text, on both engines', async () => {
@@ -106,7 +106,7 @@ test('findings carry UTF-16 offsets in multi-byte text, on both engines', async 
   ].map(([rule, s]) => ({ rule, start: text.indexOf(s!), end: text.indexOf(s!) + s!.length }));
   for (const engine of ['re2', 'hyperscan'] as const) {
     if (engine === 'hyperscan' && !hyperscanAvailable()) continue;
-    const det = Detector.fromRuleSet(await loadRulePacks([BUILTIN_RULES_DIR]), engine);
+    const det = Detector.fromRuleSet(await loadRulePacks([BUILTIN_RULES_DIR]), { prefer: engine });
     assert.equal(det.engineName, engine);
     const got = det.scan(text).map((f) => ({ rule: f.rule, start: f.start, end: f.end }));
     assert.deepEqual(got, expected, engine);
@@ -131,3 +131,66 @@ test('--rules style extra directories add rules to the built-ins', async () => {
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('lookaround and backreferences are refused with the rule id and the reason', async () => {
+  const rule = (id: string, pattern: string) => `  - id: ${id}\n    category: other\n    severity: low\n    pattern: '${pattern}'\n`;
+  const d = packDir({
+    'l.yaml': 'pack: l\nrules:\n' + rule('ahead', 'foo(?=bar)') + rule('behind', '(?<!x)foo') + rule('backref', '(a)\\1') + rule('in-class-ok', '[(?=]x'),
+  });
+  await assert.rejects(loadRulePacks([d]), (err: unknown) => {
+    assert.ok(err instanceof SluiceError && err.code === 'SLUICE_RULE_INVALID');
+    assert.match(err.message, /l\.yaml:6: rules\[0\]\(ahead\)\.pattern: lookahead \(\?=…\) is not supported/);
+    assert.match(err.message, /l\.yaml:10: rules\[1\]\(behind\)\.pattern: lookbehind \(\?<!…\) is not supported/);
+    assert.match(err.message, /l\.yaml:14: rules\[2\]\(backref\)\.pattern: backreference \\1 is not supported/);
+    assert.doesNotMatch(err.message, /in-class-ok/);
+    assert.match(err.message, /\(3 problems\)/);
+    return true;
+  });
+});
+
+test('the new rule fields are checked: confidence range, keywords, context, allowlist patterns, min_count', async () => {
+  const d = packDir({
+    'f.yaml': [
+      'pack: f',
+      'rules:',
+      '  - id: bad-fields', //  3
+      '    category: other',
+      '    severity: low',
+      '    pattern: x',
+      '    confidence: 1.5', //  7
+      '    keywords: []', //  8
+      '    context: { boost: [ok], colour: red, window: 500 }', //  9
+      "    allowlist: ['/(unclosed/']", //  10
+      '    min_count: 0', //  11
+      '',
+    ].join('\n'),
+  });
+  await assert.rejects(loadRulePacks([d]), (err: unknown) => {
+    assert.ok(err instanceof SluiceError);
+    for (const re of [
+      /:7: rules\[0\]\(bad-fields\)\.confidence: expected a number from 0 to 1/,
+      /:8: rules\[0\]\(bad-fields\)\.keywords: expected a non-empty list of strings/,
+      /:9: rules\[0\]\(bad-fields\)\.context\.colour: unknown key/,
+      /:9: rules\[0\]\(bad-fields\)\.context\.window: expected an integer from 1 to 64/,
+      /:10: rules\[0\]\(bad-fields\)\.allowlist\[0\]: invalid RE2 pattern/,
+      /:11: rules\[0\]\(bad-fields\)\.min_count: expected an integer >= 1/,
+    ]) assert.match(err.message, re);
+    return true;
+  });
+});
+
+test('a later directory overrides a built-in rule by id, in place; the same id twice in one directory is an error', async () => {
+  const builtin = await loadRulePacks([BUILTIN_RULES_DIR]);
+  const d = packDir({ 'mine.yaml': "pack: mine\nrules:\n  - id: email\n    category: pii\n    severity: critical\n    pattern: '[a-z]+@corp\\.example'\n" });
+  const set = await loadRulePacks([BUILTIN_RULES_DIR, d]);
+  assert.equal(set.rules.length, builtin.rules.length);
+  const i = builtin.rules.findIndex((r) => r.id === 'email');
+  assert.equal(set.rules[i]!.severity, 'critical');
+  assert.equal(set.rules[i]!.file, join(d, 'mine.yaml'));
+  assert.deepEqual(set.overridden, [{ id: 'email', file: builtin.rules[i]!.file, by: join(d, 'mine.yaml') }]);
+  const twice = packDir({
+    'a.yaml': "pack: a\nrules:\n  - id: same\n    category: other\n    severity: low\n    pattern: a\n",
+    'b.yaml': "pack: b\nrules:\n  - id: same\n    category: other\n    severity: low\n    pattern: b\n",
+  });
+  await assert.rejects(loadRulePacks([BUILTIN_RULES_DIR, twice]), /b\.yaml:3: rules\[0\]\(same\)\.id: duplicate rule id "same"/);
+});
