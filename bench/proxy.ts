@@ -195,6 +195,8 @@ async function runSluice(mockOrigin: string, dataDir: string): Promise<void> {
   // Kept out of the working tree in case Sluice starts writing audit data there.
   config.data_dir = dataDir;
   config.upstreams = { 'api.openai.com': mockOrigin };
+  // The relay path only: no pipeline stage calls the detector yet (bench/scan.ts measures detection).
+  config.detect.enabled = false;
   const sluice = await startSluice({ config });
   send({ type: 'ready', port: sluice.ports.proxy, url: sluice.gatewayUrl });
   let stopping = false;

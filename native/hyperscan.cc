@@ -125,6 +125,7 @@ class HyperscanAddon : public Napi::Addon<HyperscanAddon> {
                              InstanceMethod<&HyperscanAddon::Compile>("compile"),
                              InstanceMethod<&HyperscanAddon::Deserialize>("deserialize"),
                              InstanceMethod<&HyperscanAddon::Version>("info"),
+                             InstanceMethod<&HyperscanAddon::ExpressionInfo>("expressionInfo"),
                              InstanceValue("flags", flags, napi_enumerable),
                              InstanceValue("Database", ctor, napi_enumerable),
                              // Hyperscan needs SSSE3; loading succeeds without it but every call would fail.
@@ -164,6 +165,29 @@ class HyperscanAddon : public Napi::Addon<HyperscanAddon> {
   Napi::Value Compile(const Napi::CallbackInfo& info);
   Napi::Value Deserialize(const Napi::CallbackInfo& info);
   Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), hs_version()); }
+
+  // expressionInfo(pattern, flags) -> { minWidth, maxWidth } in bytes; maxWidth is -1 when unbounded. The engine
+  // uses maxWidth to confirm end-only reports with a bounded RE2 search instead of paying for start-of-match.
+  Napi::Value ExpressionInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+      throw Napi::TypeError::New(env, "expressionInfo expects (pattern: string, flags: number)");
+    }
+    std::string expr = info[0].As<Napi::String>().Utf8Value();
+    if (expr.find('\0') != std::string::npos) throw CodedError(env, kRuleInvalid, "pattern contains a NUL character");
+    hs_expr_info_t* xi = nullptr;
+    hs_compile_error_t* cerr = nullptr;
+    if (hs_expression_info(expr.c_str(), info[1].As<Napi::Number>().Uint32Value(), &xi, &cerr) != HS_SUCCESS) {
+      std::string msg = cerr != nullptr && cerr->message != nullptr ? cerr->message : "unknown error";
+      hs_free_compile_error(cerr);
+      throw CodedError(env, kRuleInvalid, msg);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("minWidth", Napi::Number::New(env, xi->min_width));
+    out.Set("maxWidth", Napi::Number::New(env, xi->max_width == UINT_MAX ? -1.0 : static_cast<double>(xi->max_width)));
+    free(xi);  // allocated with the misc allocator (malloc unless replaced)
+    return out;
+  }
 
   Napi::FunctionReference database_;
   hs_scratch_t* scratch_ = nullptr;

@@ -10,6 +10,9 @@ import { AdapterStage } from './pipeline/adapt';
 import { Pipeline, type Stage } from './pipeline/pipeline';
 import { Relay } from './pipeline/relay';
 import { Upstreams } from './upstream/pools';
+import { loadFindingKey } from './detect/findings';
+import { BUILTIN_RULES_DIR } from './detect/rules';
+import { Inspector } from './detect/pool';
 
 export interface SluiceOptions {
   config: Config;
@@ -21,6 +24,8 @@ export interface RunningSluice {
   readonly config: Config;
   readonly registry: DestinationRegistry;
   readonly relay: Relay;
+  /** The detection engine, unless `detect.enabled` is false. */
+  readonly inspector: Inspector | undefined;
   /** Bound ports (useful when the config asked for port 0). */
   readonly ports: { proxy: number; forward: number; admin: number };
   readonly gatewayUrl: string;
@@ -32,6 +37,17 @@ export interface RunningSluice {
 
 export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const { config } = opts;
+  // Rules load and compile before any port opens: a bad pack stops the start instead of serving uninspected.
+  const inspector = config.detect.enabled
+    ? await Inspector.start({
+        rulesDirs: [BUILTIN_RULES_DIR, ...config.detect.rules],
+        threads: config.detect.threads,
+        timeoutMs: config.detect.timeout_ms,
+        inlineMaxChars: config.detect.inline_max_chars,
+        maxQueue: config.detect.max_queue,
+        digestKey: await loadFindingKey(config.data_dir),
+      })
+    : undefined;
   const registry = new DestinationRegistry(config);
   const pipeline = new Pipeline([new AdapterStage(config.limits.max_inspect_bytes), ...(opts.stages ?? [])]);
   const upstreams = new Upstreams({
@@ -50,6 +66,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     forward.close();
     await admin.close();
     await upstreams.close();
+    await inspector?.close();
   };
   let ports: RunningSluice['ports'];
   try {
@@ -69,6 +86,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     config,
     registry,
     relay,
+    inspector,
     ports,
     gatewayUrl: url(config.listen.proxy.host, ports.proxy),
     forwardUrl: url(config.listen.forward.host, ports.forward),

@@ -108,6 +108,8 @@ async function start(configPath: string | undefined): Promise<void> {
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { code: 'SLUICE_INTERNAL', error: String(err) }));
   // Loaded here so --help and --version work even if the native server module cannot load.
   const { startSluice } = await import('../sluice.js');
+  const { chooseEngine } = await import('../detect/engine.js');
+  const engine = config.detect.enabled ? chooseEngine() : undefined;
   const sluice = await startSluice({ config });
   log('info', 'sluice started', {
     version: version(),
@@ -115,6 +117,14 @@ async function start(configPath: string | undefined): Promise<void> {
     gateway: sluice.gatewayUrl,
     forward_proxy: sluice.forwardUrl,
     admin: sluice.adminUrl,
+    detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
+  });
+  // SIGHUP reloads the rule packs; a bad pack is refused and the running rules stay.
+  process.on('SIGHUP', () => {
+    sluice.inspector?.reload().then(
+      (set) => log('info', 'rules reloaded', { rules: set.rules.length, packs: set.packs.length }),
+      (err: unknown) => log('error', 'rules reload refused; previous rules stay', { code: (err as SluiceError).code, error: (err as Error).message }),
+    );
   });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

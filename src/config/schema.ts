@@ -2,6 +2,7 @@
 // load.ts walks it against the YAML document so every error names its key and line.
 
 import type { Format } from '../providers/types';
+import { availableParallelism } from 'node:os';
 
 export interface ListenAddress {
   host: string;
@@ -44,6 +45,20 @@ export interface Config {
     /** Keep-alive connections per upstream origin. */
     connections_per_origin: number;
   };
+  /** The detection engine (rule packs, worker pool). */
+  detect: {
+    enabled: boolean;
+    /** Extra rule pack directories, loaded after the built-ins; a rule there replaces the built-in of the same id. */
+    rules: string[];
+    /** Worker threads; default one per core. 0 scans on the main thread. */
+    threads: number;
+    /** Per inspect call, queue wait included. */
+    timeout_ms: number;
+    /** Calls up to this many characters are scanned inline: the worker hop costs more (bench/scan.ts). */
+    inline_max_chars: number;
+    /** Calls waiting for a worker beyond this are refused as overloaded. */
+    max_queue: number;
+  };
 }
 
 export const FORMATS: readonly Format[] = ['openai', 'anthropic', 'gemini', 'bedrock', 'generic'];
@@ -65,6 +80,14 @@ export function defaultConfig(): Config {
       max_inspect_bytes: 16 * 1024 * 1024,
       shutdown_grace_ms: 10_000,
       connections_per_origin: 128,
+    },
+    detect: {
+      enabled: true,
+      rules: [],
+      threads: availableParallelism(),
+      timeout_ms: 1000,
+      inline_max_chars: 4096,
+      max_queue: 1024,
     },
   };
 }
@@ -90,6 +113,8 @@ const address: Check = (v) => {
   if (port > 65535) return bad(`port ${port} is out of range 0-65535`);
   return ok({ host: m[1] || m[2] || '127.0.0.1', port });
 };
+
+const bool: Check = (v) => (typeof v === 'boolean' ? ok(v) : bad('expected true or false'));
 
 const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? ok(v) : bad('expected a non-empty string'));
 
@@ -168,6 +193,17 @@ export const schema: Node = {
         max_inspect_bytes: value(positiveInt(1024, 1 << 30)),
         shutdown_grace_ms: value(positiveInt(0, 600_000)),
         connections_per_origin: value(positiveInt(1, 10_000)),
+      },
+    },
+    detect: {
+      kind: 'object',
+      fields: {
+        enabled: value(bool),
+        rules: { kind: 'list', item: value(str) },
+        threads: value(positiveInt(0, 256)),
+        timeout_ms: value(positiveInt(1, 600_000)),
+        inline_max_chars: value(positiveInt(0, 1 << 30)),
+        max_queue: value(positiveInt(1, 1_000_000)),
       },
     },
   },

@@ -2,8 +2,8 @@
 // Both engines return identical matches: Hyperscan only pre-filters, and RE2 always decides the exact spans.
 
 import { SluiceError } from '../errors';
-import { HS_FLAGS, HyperscanError, compile, deserialize, hyperscanAvailable, hyperscanLoadError, hyperscanVersion, type HyperscanDatabase } from './hyperscan';
-import { Re2Engine, collectSpans, compileRe2, sortMatches } from './re2';
+import { HS_FLAGS, HyperscanError, compile, deserialize, expressionInfo, hyperscanAvailable, hyperscanLoadError, hyperscanVersion, type HyperscanDatabase } from './hyperscan';
+import { Re2Engine, collectSpans, compileRe2, nextChar, toMatches } from './re2';
 import type RE2 from 're2';
 
 export interface DetectorPattern {
@@ -39,6 +39,8 @@ export interface Engine {
 export interface Prebuilt {
   database: Uint8Array | undefined;
   always: number[];
+  /** Per pattern index: the maximum match width in bytes when compiled without start-of-match, else -1. */
+  widths: number[];
 }
 
 /**
@@ -86,6 +88,8 @@ export function chooseEngine(): { name: EngineName; why: string } {
  * size of the text (bench/scan.ts compares this against confirming with unanchored searches).
  */
 const MAX_REPORTS = 1 << 16;
+/** Widths above this use start-of-match instead: the bounded search per end would cost more than SOM saves. */
+const MAX_BOUNDED_WIDTH = 4096;
 
 class HyperscanEngine implements Engine {
   readonly name = 'hyperscan' as const;
@@ -98,9 +102,11 @@ class HyperscanEngine implements Engine {
   readonly #db: HyperscanDatabase | undefined;
   /** Pattern indices Hyperscan rejected; RE2 scans them unconditionally. */
   readonly #always: number[] = [];
+  /** Per pattern: max match width in bytes (compiled without SOM, end-only reports), or -1 (compiled with SOM). */
+  readonly #widths: number[];
 
   prebuilt(): Prebuilt {
-    return { database: this.#db?.serialize(), always: [...this.#always] };
+    return { database: this.#db?.serialize(), always: [...this.#always], widths: [...this.#widths] };
   }
 
   constructor(patterns: readonly DetectorPattern[], prebuilt?: Prebuilt) {
@@ -111,13 +117,24 @@ class HyperscanEngine implements Engine {
     if (prebuilt) {
       this.#db = prebuilt.database ? deserialize(prebuilt.database) : undefined;
       this.#always = [...prebuilt.always];
+      this.#widths = [...prebuilt.widths];
       return;
     }
+    // Start-of-match tracking makes Hyperscan 10-40x slower on patterns with a leading repeat (an email's local
+    // part, a secret's value), so it is used only where a pattern's matches have no width bound.
+    this.#widths = patterns.map((p) => {
+      try {
+        const w = expressionInfo(p.pattern, HS_FLAGS.UTF8 | (p.caseless ? HS_FLAGS.CASELESS : 0)).maxWidth;
+        return w !== undefined && w <= MAX_BOUNDED_WIDTH ? w : -1;
+      } catch {
+        return -1;
+      }
+    });
     // Hyperscan ids are pattern indices, so repeated rule ids still map back to the right RE2.
     let entries = patterns.map((p, i) => ({
       id: i,
       pattern: p.pattern,
-      flags: HS_FLAGS.UTF8 | HS_FLAGS.SOM_LEFTMOST | (p.caseless ? HS_FLAGS.CASELESS : 0),
+      flags: HS_FLAGS.UTF8 | (this.#widths[i]! < 0 ? HS_FLAGS.SOM_LEFTMOST : 0) | (p.caseless ? HS_FLAGS.CASELESS : 0),
     }));
     let db: HyperscanDatabase | undefined;
     while (entries.length > 0) {
@@ -136,9 +153,10 @@ class HyperscanEngine implements Engine {
   }
 
   scan(text: string): EngineMatch[] {
-    const out: EngineMatch[] = [];
+    const bytes = Buffer.from(text, 'utf8');
+    const out: number[] = [];
     if (this.#db) {
-      const { triples, truncated } = this.#db.scanTriples(text, { maxMatches: MAX_REPORTS });
+      const { triples, truncated } = this.#db.scanTriples(bytes, { maxMatches: MAX_REPORTS });
       if (truncated) return (this.#fallback ??= new Re2Engine(this.#patterns)).scan(text);
       // Report indices grouped by pattern, each group in start order (ties keep Hyperscan's end order).
       const groups = new Map<number, number[]>();
@@ -148,19 +166,59 @@ class HyperscanEngine implements Engine {
         else groups.set(triples[r]!, [r]);
       }
       for (const [i, reports] of groups) {
-        if (reports.length > 1) reports.sort((a, b) => triples[a + 1]! - triples[b + 1]! || a - b);
-        this.#confirm(i, reports, triples, text, out);
+        const width = this.#widths[i]!;
+        if (width >= 0) this.#confirmEnds(i, width, reports, triples, bytes, out);
+        else {
+          if (reports.length > 1) reports.sort((a, b) => triples[a + 1]! - triples[b + 1]! || a - b);
+          this.#confirm(i, reports, triples, bytes, out);
+        }
       }
     }
-    for (const i of this.#always) collectSpans(this.#res[i]!, this.#ids[i]!, text, 0, out);
-    return sortMatches(out);
+    for (const i of this.#always) collectSpans(this.#res[i]!, i, bytes, 0, out);
+    return toMatches(text, bytes, out, this.#ids);
   }
 
-  /** RE2 spans for pattern `i` from its Hyperscan reports (indices into `triples`, sorted by start). */
-  #confirm(i: number, reports: number[], triples: Uint32Array, text: string, out: EngineMatch[]): void {
+  /**
+   * RE2 spans for a pattern whose matches are at most `width` bytes, from end-only reports. Ends are taken in
+   * ascending order; for end e, a match ending there starts at or after e - width, so an RE2 search from
+   * max(pos, e - width) over the bytes up to e + width (+4 so \b and $ still see the next character) finds the
+   * leftmost start at or before e, if any. No earlier start can be missed: a match starting before e - width ends
+   * before e, so its own (earlier) end found it first. The match found lies wholly inside that view, so it is the
+   * one RE2 finds on the whole text.
+   */
+  #confirmEnds(i: number, width: number, reports: number[], triples: Uint32Array, bytes: Buffer, out: number[]): void {
+    const re = this.#res[i]!;
+    // Hyperscan reports in end order; sort only if a pattern's reports ever arrive otherwise.
+    for (let k = 1; k < reports.length; k++) {
+      if (triples[reports[k]! + 2]! < triples[reports[k - 1]! + 2]!) {
+        reports.sort((a, b) => triples[a + 2]! - triples[b + 2]!);
+        break;
+      }
+    }
+    let pos = 0;
+    let searchedTo = -1;
+    for (const r of reports) {
+      const e = triples[r + 2]!;
+      if (e <= pos || e <= searchedTo) continue;
+      const viewEnd = e + width + 4;
+      const view = viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd);
+      re.lastIndex = Math.max(pos, e - width);
+      const m = re.exec(view) as { index: number; 0: Buffer } | null;
+      if (m === null || m.index > e) {
+        // Nothing starts in [from, e]; a later end needs its own window, but not this one again.
+        searchedTo = e;
+        continue;
+      }
+      const end = m.index + m[0].length;
+      out.push(i, m.index, end);
+      pos = end > m.index ? end : nextChar(bytes, end);
+    }
+  }
+
+  /** RE2 spans (byte triples) for pattern `i` from its Hyperscan reports (indices into `triples`, sorted by start). */
+  #confirm(i: number, reports: number[], triples: Uint32Array, bytes: Buffer, out: number[]): void {
     const sticky = this.#sticky[i]!;
     const re = this.#res[i]!;
-    const id = this.#ids[i]!;
     let pos = 0;
     let j = 0;
     let straddle = 0;
@@ -169,23 +227,23 @@ class HyperscanEngine implements Engine {
         straddle = Math.max(straddle, triples[reports[j]! + 2]!);
         j++;
       }
-      let m: RegExpExecArray | null = null;
+      let m: { index: number; 0: Buffer } | null = null;
       if (straddle <= pos) {
         if (j >= reports.length) return;
         sticky.lastIndex = triples[reports[j]! + 1]!;
-        m = sticky.exec(text);
+        m = sticky.exec(bytes) as { index: number; 0: Buffer } | null;
       }
       // A straddling report, or (never expected) RE2 disagreeing with Hyperscan at a start: search unanchored.
       if (m === null) {
         re.lastIndex = pos;
-        m = re.exec(text);
+        m = re.exec(bytes) as { index: number; 0: Buffer } | null;
         if (m === null) return;
       }
       const end = m.index + m[0].length;
-      out.push({ id, start: m.index, end });
+      out.push(i, m.index, end);
       // Empty matches only come from patterns on the always list; step anyway so a surprise cannot loop.
-      pos = end > m.index ? end : end + ((text.codePointAt(end) ?? 0) > 0xffff ? 2 : 1);
-      if (pos > text.length) return;
+      pos = end > m.index ? end : nextChar(bytes, end);
+      if (pos > bytes.length) return;
     }
   }
 }

@@ -74,6 +74,7 @@ interface NativeAddon {
   compile(patterns: ReadonlyArray<{ id: number; pattern: string; flags: number }>): NativeDatabase;
   deserialize(bytes: Uint8Array): NativeDatabase;
   info(): string;
+  expressionInfo(pattern: string, flags: number): { minWidth: number; maxWidth: number };
   readonly flags: Readonly<Record<keyof typeof HS_FLAGS, number>>;
   readonly platformSupported: boolean;
 }
@@ -184,6 +185,20 @@ export function compile(patterns: readonly HyperscanPattern[]): HyperscanDatabas
   }
 }
 
+/**
+ * Match widths in bytes for one pattern under `flags` (Hyperscan's hs_expression_info); `maxWidth` is undefined
+ * when matches can be arbitrarily long. Throws HyperscanError SLUICE_RULE_INVALID when Hyperscan rejects it.
+ */
+export function expressionInfo(pattern: string, flags = 0): { minWidth: number; maxWidth: number | undefined } {
+  const native = addon();
+  try {
+    const r = native.expressionInfo(pattern, flags);
+    return { minWidth: r.minWidth, maxWidth: r.maxWidth < 0 ? undefined : r.maxWidth };
+  } catch (err) {
+    rethrow(err);
+  }
+}
+
 /** Rebuilds a database from serialize() bytes (e.g. in a worker), skipping compilation. Same Hyperscan + CPU only. */
 export function deserialize(bytes: Uint8Array): HyperscanDatabase {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('deserialize expects a Buffer or Uint8Array');
@@ -218,13 +233,11 @@ export class HyperscanDatabase {
   }
 
   /**
-   * Like scan(), without building match objects: [id, start, end] triples with UTF-16 offsets, for callers that
+   * Like scanBytes(), without building match objects: [id, start, end] triples in byte offsets, for callers that
    * walk thousands of reports. `truncated` as in HyperscanMatches (the triples then hold the first maxMatches).
    */
-  scanTriples(text: string, options?: ScanOptions): { triples: Uint32Array; truncated: boolean } {
-    const bytes = Buffer.from(text, 'utf8');
+  scanTriples(bytes: Uint8Array, options?: ScanOptions): { triples: Uint32Array; truncated: boolean } {
     const raw = this.#scanRaw(bytes, options);
-    if (bytes.length !== text.length) utf8ToUtf16Offsets(bytes, raw);
     const max = checkLimit(options);
     const truncated = max !== 0 && raw.length / 3 > max;
     return { triples: truncated ? raw.subarray(0, 3 * max) : raw, truncated };

@@ -2,7 +2,7 @@
 // and a full start → serve → SIGTERM → exit 0 cycle on ports chosen by the OS.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,10 +98,12 @@ function writeConfig(name: string, text: string): string {
   return p;
 }
 
-const goodConfig = () =>
+// Detection compiles every rule pack at start; only the test about it pays for that.
+const goodConfig = (detect = `detect:\n  enabled: false\n`) =>
   `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:0}\n` +
   `upstreams:\n  api.openai.com: ${mock.url}\n` +
-  `limits:\n  shutdown_grace_ms: 3000\n`;
+  `limits:\n  shutdown_grace_ms: 3000\n` +
+  detect;
 
 test('--version prints the package.json version', async () => {
   for (const r of await Promise.all([runCli(['--version']), runCli(['-v'])])) {
@@ -158,14 +160,33 @@ test('start exits 1 with SLUICE_LISTEN_FAILED when a port is taken', async () =>
   }
 });
 
-test('start serves on OS-chosen ports: healthz, an SDK call through the gateway, SIGTERM → exit 0', async () => {
-  const cfg = writeConfig('good.yaml', goodConfig());
+test('start serves on OS-chosen ports: healthz, an SDK call through the gateway, SIGHUP reloads rules, SIGTERM → exit 0', async () => {
+  const rulesDir = join(dir, 'hup-rules');
+  mkdirSync(rulesDir, { recursive: true });
+  const pack = (pattern: string) => `pack: mine\nrules:\n  - id: project-codename\n    category: other\n    severity: low\n    pattern: '${pattern}'\n`;
+  writeFileSync(join(rulesDir, 'mine.yaml'), pack('PROJECT-[A-Z]{4}'));
+  const cfg = writeConfig('good.yaml', goodConfig(`detect:\n  threads: 1\n  rules: [${JSON.stringify(rulesDir)}]\n`));
   const r = spawnCli(['start', '--config', cfg]);
   try {
-    const started = await waitForLog(r, 'sluice started');
+    const started = await waitForLog(r, 'sluice started', 60_000);
     assert.equal(started.level, 'info');
     assert.equal(started.version, VERSION);
     assert.equal(started.config, cfg);
+    // Which engine runs is said at start (SLUICE_ENGINE=re2 runs of the suite see re2 here).
+    assert.match(started.detection as string, /^(hyperscan \(Hyperscan [^)]+\)|re2 \([^)]+\)), \d+ rules, 1 threads$/);
+    if (process.env.SLUICE_ENGINE === 're2') assert.match(started.detection as string, /^re2 \(SLUICE_ENGINE=re2\)/);
+    const rules = Number(/(\d+) rules/.exec(started.detection as string)![1]);
+
+    // A bad pack is refused and the running rules stay; a good one is swapped in.
+    writeFileSync(join(rulesDir, 'mine.yaml'), pack('PROJECT-(?=X)'));
+    r.child.kill('SIGHUP');
+    const refused = await waitForLog(r, 'rules reload refused; previous rules stay', 60_000);
+    assert.equal(refused.code, 'SLUICE_RULE_INVALID');
+    assert.match(refused.error as string, /mine\.yaml:\d+: rules\[0\]\(project-codename\)\.pattern: lookahead/);
+    writeFileSync(join(rulesDir, 'mine.yaml'), pack('PROJECT-[A-Z]{4}') + `  - id: other-codename\n    category: other\n    severity: low\n    pattern: 'ORCA-[0-9]{3}'\n`);
+    r.child.kill('SIGHUP');
+    const reloaded = await waitForLog(r, 'rules reloaded', 60_000);
+    assert.equal(reloaded.rules, rules + 1);
     const gateway = started.gateway as string;
     const admin = started.admin as string;
     assert.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
