@@ -70,49 +70,46 @@ export function chooseEngine(): { name: EngineName; why: string } {
 }
 
 /*
- * Normalisation choice: an RE2 confirm pass at each hit. Hyperscan reports every end offset (with the leftmost
- * start of a match ending there), which is not RE2's leftmost-first span, and rebuilding RE2 semantics from those
- * reports (alternation order, lazy/greedy ends) is not possible in general. So Hyperscan says where matches start,
- * and RE2, anchored there (sticky), says which span RE2 semantics pick. For each pattern, with pos the end of the
- * previous match, the next match RE2's unanchored search would find starts at the smallest reported start >= pos,
- * unless some report straddles pos (starts before it, ends after it): then a match may start inside the straddle
- * without its own report, and an unanchored RE2 search from pos settles it. Output is therefore identical to
- * Re2Engine, which is why:
+ * Normalisation choice: Hyperscan without start-of-match, RE2 confirming around the reported ends.
+ * Hyperscan reports every end offset a pattern matches at, which is not RE2's leftmost-first span, and rebuilding
+ * RE2 semantics from reports (alternation order, lazy/greedy ends) is not possible in general. So Hyperscan says
+ * which patterns hit and where matches end, and RE2 decides the spans, searching only where Hyperscan saw a match:
+ *  - a pattern whose matches are at most W bytes (hs_expression_info) is searched in a window per end
+ *    (#confirmEnds), so RE2 work is proportional to what is found, not to the size of the text;
+ *  - an unbounded pattern is searched from the start of the text up to its last reported end (#confirmUpTo).
+ * Start-of-match tracking (HS_FLAG_SOM_LEFTMOST) would give starts directly, but it made Hyperscan 10-40x slower
+ * on patterns with a leading repeat (an email's local part, a secret's value) and the database several times
+ * larger; bench/scan.ts keeps the SOM variant as a comparison. Output is identical to Re2Engine because:
  *  - no HS_FLAGS.UCP: RE2's \w \d \s \b are ASCII-only, and Hyperscan rejects \b under UCP anyway;
  *    without UCP both engines agree (UTF8 still makes `.` and classes consume whole characters);
- *  - patterns Hyperscan cannot compile (empty-matching ones with SOM, SOM too complex, unsupported syntax) but
- *    RE2 accepts are not an error: they skip the pre-filter and RE2 runs them on every scan;
+ *  - patterns Hyperscan cannot compile (empty-matching ones, unsupported syntax) but RE2 accepts are not an
+ *    error: they skip the pre-filter and RE2 runs them on every scan;
  *  - a scan with more than MAX_REPORTS reports (hostile or degenerate input) is answered by the RE2 engine whole,
  *    so memory stays bounded and the answer stays the same.
- * The anchored confirm costs only the match length, so RE2 work is proportional to what is found, not to the
- * size of the text (bench/scan.ts compares this against confirming with unanchored searches).
  */
 const MAX_REPORTS = 1 << 16;
-/** Widths above this use start-of-match instead: the bounded search per end would cost more than SOM saves. */
+/** Wider bounded patterns are treated as unbounded: a window search per end would cost more than one pass. */
 const MAX_BOUNDED_WIDTH = 4096;
+/** Bytes past a view's end that keep \b and $ correct there (one UTF-8 character). */
+const CONTEXT_BYTES = 4;
+
+type Match = { index: number; 0: Buffer };
 
 class HyperscanEngine implements Engine {
   readonly name = 'hyperscan' as const;
   readonly #ids: number[];
   readonly #res: RE2[];
-  /** The same patterns with the sticky flag: RE2 anchored at a start Hyperscan reported. */
-  readonly #sticky: RE2[];
   readonly #patterns: readonly DetectorPattern[];
   #fallback: Re2Engine | undefined;
   readonly #db: HyperscanDatabase | undefined;
   /** Pattern indices Hyperscan rejected; RE2 scans them unconditionally. */
   readonly #always: number[] = [];
-  /** Per pattern: max match width in bytes (compiled without SOM, end-only reports), or -1 (compiled with SOM). */
+  /** Per pattern: max match width in bytes, or -1 when unbounded (or wider than MAX_BOUNDED_WIDTH). */
   readonly #widths: number[];
-
-  prebuilt(): Prebuilt {
-    return { database: this.#db?.serialize(), always: [...this.#always], widths: [...this.#widths] };
-  }
 
   constructor(patterns: readonly DetectorPattern[], prebuilt?: Prebuilt) {
     this.#patterns = patterns;
     this.#res = patterns.map((p) => compileRe2(p));
-    this.#sticky = patterns.map((p) => compileRe2(p, true));
     this.#ids = patterns.map((p) => p.id);
     if (prebuilt) {
       this.#db = prebuilt.database ? deserialize(prebuilt.database) : undefined;
@@ -120,8 +117,6 @@ class HyperscanEngine implements Engine {
       this.#widths = [...prebuilt.widths];
       return;
     }
-    // Start-of-match tracking makes Hyperscan 10-40x slower on patterns with a leading repeat (an email's local
-    // part, a secret's value), so it is used only where a pattern's matches have no width bound.
     this.#widths = patterns.map((p) => {
       try {
         const w = expressionInfo(p.pattern, HS_FLAGS.UTF8 | (p.caseless ? HS_FLAGS.CASELESS : 0)).maxWidth;
@@ -131,11 +126,7 @@ class HyperscanEngine implements Engine {
       }
     });
     // Hyperscan ids are pattern indices, so repeated rule ids still map back to the right RE2.
-    let entries = patterns.map((p, i) => ({
-      id: i,
-      pattern: p.pattern,
-      flags: HS_FLAGS.UTF8 | (this.#widths[i]! < 0 ? HS_FLAGS.SOM_LEFTMOST : 0) | (p.caseless ? HS_FLAGS.CASELESS : 0),
-    }));
+    let entries = patterns.map((p, i) => ({ id: i, pattern: p.pattern, flags: HS_FLAGS.UTF8 | (p.caseless ? HS_FLAGS.CASELESS : 0) }));
     let db: HyperscanDatabase | undefined;
     while (entries.length > 0) {
       try {
@@ -152,26 +143,33 @@ class HyperscanEngine implements Engine {
     this.#db = db;
   }
 
+  prebuilt(): Prebuilt {
+    return { database: this.#db?.serialize(), always: [...this.#always], widths: [...this.#widths] };
+  }
+
   scan(text: string): EngineMatch[] {
     const bytes = Buffer.from(text, 'utf8');
     const out: number[] = [];
     if (this.#db) {
       const { triples, truncated } = this.#db.scanTriples(bytes, { maxMatches: MAX_REPORTS });
       if (truncated) return (this.#fallback ??= new Re2Engine(this.#patterns)).scan(text);
-      // Report indices grouped by pattern, each group in start order (ties keep Hyperscan's end order).
+      // Reported end offsets grouped by pattern, ascending (Hyperscan reports in end order; sorted to be sure).
       const groups = new Map<number, number[]>();
       for (let r = 0; r < triples.length; r += 3) {
         const g = groups.get(triples[r]!);
-        if (g) g.push(r);
-        else groups.set(triples[r]!, [r]);
+        if (g) g.push(triples[r + 2]!);
+        else groups.set(triples[r]!, [triples[r + 2]!]);
       }
-      for (const [i, reports] of groups) {
-        const width = this.#widths[i]!;
-        if (width >= 0) this.#confirmEnds(i, width, reports, triples, bytes, out);
-        else {
-          if (reports.length > 1) reports.sort((a, b) => triples[a + 1]! - triples[b + 1]! || a - b);
-          this.#confirm(i, reports, triples, bytes, out);
+      for (const [i, ends] of groups) {
+        for (let k = 1; k < ends.length; k++) {
+          if (ends[k]! < ends[k - 1]!) {
+            ends.sort((a, b) => a - b);
+            break;
+          }
         }
+        const width = this.#widths[i]!;
+        if (width >= 0) this.#confirmEnds(i, width, ends, bytes, out);
+        else this.#confirmUpTo(i, ends[ends.length - 1]!, bytes, out);
       }
     }
     for (const i of this.#always) collectSpans(this.#res[i]!, i, bytes, 0, out);
@@ -179,71 +177,49 @@ class HyperscanEngine implements Engine {
   }
 
   /**
-   * RE2 spans for a pattern whose matches are at most `width` bytes, from end-only reports. Ends are taken in
-   * ascending order; for end e, a match ending there starts at or after e - width, so an RE2 search from
-   * max(pos, e - width) over the bytes up to e + width (+4 so \b and $ still see the next character) finds the
-   * leftmost start at or before e, if any. No earlier start can be missed: a match starting before e - width ends
-   * before e, so its own (earlier) end found it first. The match found lies wholly inside that view, so it is the
-   * one RE2 finds on the whole text.
+   * RE2 spans for a pattern whose matches are at most `width` bytes. For each reported end e (ascending), a
+   * match ending there starts at or after e - width, so an RE2 search from max(pos, e - width) over the bytes up
+   * to e + width (+ context) finds the leftmost start at or before e, if any. No earlier start can be missed: a
+   * match starting before e - width ends before e, so its own, earlier end found it. The match found lies wholly
+   * inside the view, so it is the one RE2 finds on the whole text.
    */
-  #confirmEnds(i: number, width: number, reports: number[], triples: Uint32Array, bytes: Buffer, out: number[]): void {
+  #confirmEnds(i: number, width: number, ends: number[], bytes: Buffer, out: number[]): void {
     const re = this.#res[i]!;
-    // Hyperscan reports in end order; sort only if a pattern's reports ever arrive otherwise.
-    for (let k = 1; k < reports.length; k++) {
-      if (triples[reports[k]! + 2]! < triples[reports[k - 1]! + 2]!) {
-        reports.sort((a, b) => triples[a + 2]! - triples[b + 2]!);
-        break;
-      }
-    }
     let pos = 0;
-    let searchedTo = -1;
-    for (const r of reports) {
-      const e = triples[r + 2]!;
-      if (e <= pos || e <= searchedTo) continue;
-      const viewEnd = e + width + 4;
-      const view = viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd);
+    let searched = -1;
+    for (const e of ends) {
+      if (e <= pos || e === searched) continue;
+      searched = e;
+      const viewEnd = e + width + CONTEXT_BYTES;
       re.lastIndex = Math.max(pos, e - width);
-      const m = re.exec(view) as { index: number; 0: Buffer } | null;
-      if (m === null || m.index > e) {
-        // Nothing starts in [from, e]; a later end needs its own window, but not this one again.
-        searchedTo = e;
-        continue;
-      }
+      const m = re.exec(viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd)) as Match | null;
+      if (m === null || m.index > e) continue;
       const end = m.index + m[0].length;
       out.push(i, m.index, end);
       pos = end > m.index ? end : nextChar(bytes, end);
     }
   }
 
-  /** RE2 spans (byte triples) for pattern `i` from its Hyperscan reports (indices into `triples`, sorted by start). */
-  #confirm(i: number, reports: number[], triples: Uint32Array, bytes: Buffer, out: number[]): void {
-    const sticky = this.#sticky[i]!;
+  /**
+   * RE2 spans for an unbounded pattern: the usual exec loop, over a view ending just after the last reported end
+   * (no match ends later), so RE2 does not scan the rest of the text. A match the view's end could have created
+   * (ending past `last`) is retried on the whole text.
+   */
+  #confirmUpTo(i: number, last: number, bytes: Buffer, out: number[]): void {
     const re = this.#res[i]!;
-    let pos = 0;
-    let j = 0;
-    let straddle = 0;
-    for (;;) {
-      while (j < reports.length && triples[reports[j]! + 1]! < pos) {
-        straddle = Math.max(straddle, triples[reports[j]! + 2]!);
-        j++;
+    const viewEnd = last + CONTEXT_BYTES;
+    const view = viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd);
+    re.lastIndex = 0;
+    while (re.lastIndex <= last) {
+      let m = re.exec(view) as Match | null;
+      if (m !== null && m.index + m[0].length > last && view !== bytes) {
+        re.lastIndex = m.index;
+        m = re.exec(bytes) as Match | null;
       }
-      let m: { index: number; 0: Buffer } | null = null;
-      if (straddle <= pos) {
-        if (j >= reports.length) return;
-        sticky.lastIndex = triples[reports[j]! + 1]!;
-        m = sticky.exec(bytes) as { index: number; 0: Buffer } | null;
-      }
-      // A straddling report, or (never expected) RE2 disagreeing with Hyperscan at a start: search unanchored.
-      if (m === null) {
-        re.lastIndex = pos;
-        m = re.exec(bytes) as { index: number; 0: Buffer } | null;
-        if (m === null) return;
-      }
+      if (m === null || m.index + m[0].length > last) return;
       const end = m.index + m[0].length;
       out.push(i, m.index, end);
-      // Empty matches only come from patterns on the always list; step anyway so a surprise cannot loop.
-      pos = end > m.index ? end : nextChar(bytes, end);
-      if (pos > bytes.length) return;
+      re.lastIndex = end > m.index ? end : nextChar(bytes, end);
     }
   }
 }

@@ -14,6 +14,12 @@ const MAX_STARS = 24;
  * `4111111111111111` → `4111********1111`, `536-22-1987` → `53*******87`. Counts code points, not UTF-16 units.
  */
 export function maskValue(value: string): string {
+  // Long values (a code region can be megabytes) need only their ends: no need to split them into code points.
+  if (value.length > 4 * MAX_STARS) {
+    const head = Array.from(value.slice(0, 8)).slice(0, 4).join('');
+    const tail = Array.from(value.slice(-8)).slice(-4).join('');
+    return head + '*'.repeat(MAX_STARS) + '…' + tail;
+  }
   const cps = Array.from(value);
   const keep = Math.min(4, Math.floor(cps.length / 4));
   const middle = cps.length - 2 * keep;

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError, type ErrorCode } from '../errors';
 import { log } from '../log';
-import { chooseEngine, type EngineName, type Prebuilt } from './engine';
+import { chooseEngine, type EngineName } from './engine';
 import { BUILTIN_RULES_DIR, loadRulePacks, type RuleSet } from './rules';
-import { Detector, type Finding } from './scan';
+import { Detector, type DetectorPrebuilt, type Finding } from './scan';
 
 export interface SegmentFinding extends Finding {
   /** Index of the segment in the inspect() call. */
@@ -59,7 +59,7 @@ export interface WorkerInit {
   ruleSet: RuleSet;
   engine: EngineName;
   digestKey?: Uint8Array;
-  prebuilt?: Prebuilt;
+  prebuilt?: DetectorPrebuilt;
 }
 
 /** @internal One pooled call. */

@@ -18,9 +18,9 @@ export interface Finding {
   end: number;
   /** The value with its middle masked (see maskValue). */
   masked: string;
-  /** HMAC-SHA256 of the value under the data_dir key, when the detector has one. */
+  /** HMAC-SHA256 of the value under the data_dir key, when the detector has one (not on score findings). */
   digest?: string;
-  /** Score-style rules (min_count): how many matches this one finding stands for, from `start` to `end`. */
+  /** Score rules (min_count): how many matches this one finding stands for, from `start` to `end`, within the first SCORE_SAMPLE_CHARS. */
   count?: number;
   /** The raw value: only when the scan was asked for values. */
   value?: string;
@@ -30,8 +30,8 @@ export interface DetectorOptions {
   prefer?: 'hyperscan' | 're2';
   /** Key for Finding.digest; without one, findings carry no digest. */
   digestKey?: Buffer;
-  /** Another detector's compiled engine for the same rule set (from prebuilt()), to skip compiling. */
-  prebuilt?: Prebuilt;
+  /** Another detector's compiled engines for the same rule set (from prebuilt()), to skip compiling. */
+  prebuilt?: DetectorPrebuilt;
 }
 
 /** Characters of context each side handed to validators. */
@@ -46,8 +46,22 @@ interface Compiled {
   allowPatterns?: RE2[];
 }
 
+/**
+ * Score rules (min_count: code languages) judge only the first this-many characters of a segment. Telling that a
+ * segment carries Python needs a sample, not a megabyte, and these rules match so often that scanning all of a
+ * large source file costs more than every other rule together (bench/scan.ts, source_1mb).
+ */
+export const SCORE_SAMPLE_CHARS = 64 * 1024;
+
+/** Compiled engines of a detector, for another thread to rebuild it without compiling (see Detector.prebuilt). */
+export interface DetectorPrebuilt {
+  main: Prebuilt;
+  score?: Prebuilt;
+}
+
 export class Detector {
   readonly #engine: Engine;
+  readonly #scoreEngine: Engine | undefined;
   readonly #rules: Compiled[];
   readonly #digestKey: Buffer | undefined;
   readonly ruleSet: RuleSet;
@@ -65,16 +79,19 @@ export class Detector {
       }
       return c;
     });
-    this.#engine = createEngine(
-      ruleSet.rules.map((r, id) => ({ id, pattern: r.pattern, caseless: r.caseless })),
-      options.prefer,
-      options.prebuilt,
-    );
+    // Engine ids are indices into ruleSet.rules, split between the full-text engine and the sampled score engine.
+    const patterns = ruleSet.rules.map((r, id) => ({ id, pattern: r.pattern, caseless: r.caseless, score: r.minCount !== undefined }));
+    this.#engine = createEngine(patterns.filter((p) => !p.score), options.prefer, options.prebuilt?.main);
+    const score = patterns.filter((p) => p.score);
+    this.#scoreEngine = score.length > 0 ? createEngine(score, options.prefer, options.prebuilt?.score) : undefined;
   }
 
-  /** The compiled engine, for workers to rebuild this detector cheaply; undefined for RE2 (nothing to share). */
-  prebuilt(): Prebuilt | undefined {
-    return this.#engine.prebuilt?.();
+  /** The compiled engines, for workers to rebuild this detector cheaply; undefined for RE2 (nothing to share). */
+  prebuilt(): DetectorPrebuilt | undefined {
+    const main = this.#engine.prebuilt?.();
+    if (!main) return undefined;
+    const score = this.#scoreEngine?.prebuilt?.();
+    return score ? { main, score } : { main };
   }
 
   /** Loads the packs in `dirs` (the built-ins when none are given) and builds one engine over them. */
@@ -100,7 +117,18 @@ export class Detector {
     /** Per rule index: keyword verdict for this text (computed once), and score-style accumulators. */
     let keywordOk: Map<number, boolean> | undefined;
     let scored: Map<number, Finding> | undefined;
-    for (const m of this.#engine.scan(text)) {
+    let matches = this.#engine.scan(text);
+    if (this.#scoreEngine) {
+      let sample = text;
+      if (text.length > SCORE_SAMPLE_CHARS) {
+        // Never cut a surrogate pair in half.
+        const cut = (text.charCodeAt(SCORE_SAMPLE_CHARS - 1) & 0xfc00) === 0xd800 ? SCORE_SAMPLE_CHARS - 1 : SCORE_SAMPLE_CHARS;
+        sample = text.slice(0, cut);
+      }
+      const more = this.#scoreEngine.scan(sample);
+      if (more.length > 0) matches = matches.concat(more).sort((a, b) => a.start - b.start || a.id - b.id || a.end - b.end);
+    }
+    for (const m of matches) {
       const c = this.#rules[m.id]!;
       const rule = c.rule;
       if (rule.keywords) {
@@ -154,7 +182,11 @@ export class Detector {
       }
       // Confidence grows with evidence beyond the threshold, a little per extra match.
       const conf = Math.round(Math.min(1, f.confidence + 0.02 * (f.count! - rule.minCount!)) * 100) / 100;
-      Object.assign(f, this.#finding(rule, conf, f.start, f.end, text.slice(f.start, f.end), options.values), { count: f.count });
+      // A score finding stands for a region, not an identifier: masked for display, no digest to correlate.
+      const region = text.slice(f.start, f.end);
+      f.confidence = conf;
+      f.masked = maskValue(region);
+      if (options.values) f.value = region;
     }
     return dropped.size === 0 ? out : out.filter((f) => !dropped.has(f));
   }
@@ -194,8 +226,8 @@ export interface ExampleFailure {
  * Checks every rule's examples with one detector over the whole set: each `match` string must yield at least
  * one finding of that rule, each `no_match` string none. Returns the failures (empty when all hold).
  */
-export function runRuleExamples(ruleSet: RuleSet, prefer?: 'hyperscan' | 're2'): ExampleFailure[] {
-  const detector = Detector.fromRuleSet(ruleSet, prefer ? { prefer } : {});
+export function runRuleExamples(ruleSet: RuleSet, using?: 'hyperscan' | 're2' | Detector): ExampleFailure[] {
+  const detector = using instanceof Detector ? using : Detector.fromRuleSet(ruleSet, using ? { prefer: using } : {});
   const failures: ExampleFailure[] = [];
   for (const rule of ruleSet.rules) {
     for (const kind of ['match', 'no_match'] as const) {

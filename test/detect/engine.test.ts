@@ -73,7 +73,7 @@ const CORPUS = [
 
 test('Hyperscan and RE2 engines agree on every corpus string', (t) => {
   if (!engine(t)) return;
-  const hs = createEngine(RULES);
+  const hs = createEngine(RULES, 'hyperscan');
   const re2 = createEngine(RULES, 're2');
   assert.equal(hs.name, 'hyperscan');
   assert.equal(re2.name, 're2');
@@ -90,14 +90,14 @@ test('spans are RE2 leftmost-first, not Hyperscan end offsets', (t) => {
   if (!engine(t)) return;
   const rules: DetectorPattern[] = [{ id: 14, pattern: 'secret|secretive', caseless: true }, { id: 15, pattern: 'a+?b|ab+' }];
   const text = 'SECRETIVE aaabbb';
-  const ms = createEngine(rules).scan(text);
+  const ms = createEngine(rules, 'hyperscan').scan(text);
   assert.deepEqual(ms.map((m) => text.slice(m.start, m.end)), ['SECRET', 'aaab']);
   assert.deepEqual(ms, createEngine(rules, 're2').scan(text));
 });
 
 test('an invalid rule fails the same way under Hyperscan', (t) => {
   if (!engine(t)) return;
-  assert.throws(() => createEngine([{ id: 3, pattern: 'a{2,1}' }]), { code: 'SLUICE_RULE_INVALID' });
+  assert.throws(() => createEngine([{ id: 3, pattern: 'a{2,1}' }], 'hyperscan'), { code: 'SLUICE_RULE_INVALID' });
 });
 
 /** Small deterministic PRNG (mulberry32) so a failing fuzz case can be replayed from its seed. */
@@ -121,7 +121,7 @@ test('engines agree on random text, including overlapping and straddling candida
     { id: 23, pattern: '[0-9]{3}-?[0-9]{2}' },
     { id: 24, pattern: 'b+|abc', caseless: true },
   ];
-  const hs = createEngine(rules);
+  const hs = createEngine(rules, 'hyperscan');
   const re2 = createEngine(rules, 're2');
   const alphabet = ['a', 'b', 'c', 'A', 'B', '0', '1', '5', '-', '.', '@', ' ', '\n', 'é', '😀', 'x', 'K', '_'];
   for (let seed = 1; seed <= 300; seed++) {
@@ -138,7 +138,7 @@ test('a scan with more reports than the engine buffers still gives RE2\'s answer
   // Every position of a long run ends a match of [a-c0-9]{6}: >65,536 Hyperscan reports.
   const rules: DetectorPattern[] = [{ id: 1, pattern: '[a-c0-9]{6}' }, { id: 2, pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b' }];
   const text = 'ab'.repeat(50_000) + ' 536-22-1987';
-  const got = createEngine(rules).scan(text);
+  const got = createEngine(rules, 'hyperscan').scan(text);
   assert.deepEqual(got, createEngine(rules, 're2').scan(text));
   assert.equal(got.length, Math.floor(100_000 / 6) + 1);
 });

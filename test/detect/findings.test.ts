@@ -64,11 +64,15 @@ test('maskValue counts code points, not UTF-16 units, and never splits a surroga
   // CJK (BMP, one unit each) and supplementary-plane CJK (two units each).
   assert.equal(maskValue('山田太郎の電話番号'), '山田*****番号');
   assert.equal(maskValue('𠀀𠀁𠀂𠀃𠀄𠀅𠀆𠀇'), '𠀀𠀁****𠀆𠀇');
-  for (let n = 1; n <= 40; n++) {
-    const value = '😀'.repeat(n);
-    const masked = maskValue(value);
+  for (let n = 1; n <= 80; n++) {
+    const masked = maskValue('😀'.repeat(n));
     assert.ok(wellFormed(masked), `${n} emoji: lone surrogate in ${JSON.stringify(masked)}`);
     if (n <= 32) assert.equal(Array.from(masked).length, n, `${n} emoji: one mask character per code point`);
+    else assert.equal(masked, '😀'.repeat(4) + '*'.repeat(24) + '…' + '😀'.repeat(4), `${n} emoji`);
+    // Odd offsets: a one-unit character before and after shifts every pair boundary.
+    const mixed = maskValue('a' + '😀'.repeat(n) + 'b');
+    assert.ok(wellFormed(mixed), `a + ${n} emoji + b: lone surrogate in ${JSON.stringify(mixed)}`);
+    if (n >= 6) assert.ok(mixed.startsWith('a😀') && mixed.endsWith('😀b'), `a + ${n} emoji + b: ${mixed}`);
   }
 });
 

@@ -2,6 +2,7 @@
 // crashes are typed, counted, per-call errors the pool recovers from; reloads are atomic and a bad pack leaves the
 // running rules in force; a closed inspector refuses work.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,11 @@ async function start(options: InspectorOptions): Promise<Inspector> {
 const ENGINES = (['re2', 'hyperscan'] as const).filter((e) => e === 're2' || hyperscanAvailable());
 const DEFAULT_ENGINE = chooseEngine().name;
 const KEY = Buffer.from('sluice-pool-test-digest-key-0001');
+/**
+ * timeoutMs for tests that are not about timeouts: a call's time includes waiting for a worker that is still
+ * starting (see the start-up test below), which on a loaded 2-core machine can approach the 1000 ms default.
+ */
+const SLOW_OK = 60_000;
 
 /** A small pack exercising every rule field: validators, capture group + allowlist, keywords, min_count, context. */
 const SINK_RULES = [
@@ -104,8 +110,8 @@ for (const engine of ENGINES) {
     assert.deepEqual([...new Set(want.map((f) => f.rule))].sort(), ['api-token', 'email', 'order-id', 'py-def', 'ssn', 'ticket']);
     assert.deepEqual([...new Set(want.map((f) => f.segment))], [0, 3, 5, 6, 7, 8]);
 
-    const pooled = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: 0, engine, digestKey: KEY });
-    const inline = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: Number.MAX_SAFE_INTEGER, engine, digestKey: KEY });
+    const pooled = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: 0, engine, digestKey: KEY, timeoutMs: SLOW_OK });
+    const inline = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: Number.MAX_SAFE_INTEGER, engine, digestKey: KEY, timeoutMs: SLOW_OK });
     for (const insp of [pooled, inline]) {
       assert.equal(insp.engine, engine);
       assert.deepEqual(await insp.inspect(CORPUS), want);
@@ -128,7 +134,7 @@ for (const engine of ENGINES) {
 
 test('built-in packs: the default inline threshold splits calls, both paths match the Detector (re2)', async () => {
   const det = await Detector.create([BUILTIN_RULES_DIR], { prefer: 're2', digestKey: KEY });
-  const insp = await start({ threads: 1, engine: 're2', digestKey: KEY });
+  const insp = await start({ threads: 1, engine: 're2', digestKey: KEY, timeoutMs: SLOW_OK });
   const small = ['SSN 536-22-1987', 'card 4539 1488 0343 6467 exp 04/29', 'AKIA2E0A8F3B244C9986 and jane.doe@acme-corp.com'];
   const large = [...small, 'lorem ipsum '.repeat(INLINE_MAX_CHARS / 12) + 'routing 021000021 and NPI 1234567893'];
   const wantSmall = expected(det, small, true);
@@ -140,6 +146,19 @@ test('built-in packs: the default inline threshold splits calls, both paths matc
   assert.deepEqual(insp.stats().pooled, 1, 'more than INLINE_MAX_CHARS goes to a worker');
 });
 
+test(
+  'the first pooled call after start() does not pay for worker start-up',
+  {
+    todo: 'BUG: Inspector.start() resolves before its workers have built their detectors (reload() waits for the new pool to answer; start() does not), so calls right after start count worker start-up against timeoutMs: with the built-in packs the first call takes ~1 s on a 2-core VM and fails SLUICE_INSPECT_TIMEOUT under the default 1000 ms, and the timeout then kills the half-started worker',
+  },
+  async () => {
+    const insp = await start({ threads: 1, engine: 're2', timeoutMs: 150, inlineMaxChars: 0 });
+    const found = await insp.inspect(['SSN 536-22-1987']);
+    assert.deepEqual(found.map((f) => [f.rule, f.segment]), [['us-ssn', 0]]);
+    assert.equal(insp.stats().errors.timeout, 0);
+  },
+);
+
 test('threads: 0 scans everything inline, however large', async () => {
   const det = await Detector.create([sinkDir], { digestKey: KEY });
   const insp = await start({ rulesDirs: [sinkDir], threads: 0, digestKey: KEY });
@@ -150,8 +169,10 @@ test('threads: 0 scans everything inline, however large', async () => {
   assert.deepEqual(insp.workers, []);
 });
 
+// The timeout and crash tests run in this process on RE2: with the Hyperscan addon a worker stopped mid-call can
+// abort the whole process (see the child-process test below), which would take every other test down with it.
 test('a scan over timeoutMs rejects with SLUICE_INSPECT_TIMEOUT, is counted, and the pool recovers', async (t) => {
-  const insp = await start({ rulesDirs: [sinkDir], threads: 1, timeoutMs: 300, inlineMaxChars: 0 });
+  const insp = await start({ rulesDirs: [sinkDir], threads: 1, timeoutMs: 300, inlineMaxChars: 0, engine: 're2' });
   const before = [...insp.workers];
   assert.equal(before.length, 1);
   const exited = once(before[0]!, 'exit');
@@ -177,7 +198,7 @@ test('a scan over timeoutMs rejects with SLUICE_INSPECT_TIMEOUT, is counted, and
 });
 
 test('a worker dying mid-scan rejects with SLUICE_INSPECT_CRASHED, is counted, and later calls succeed', async () => {
-  const insp = await start({ rulesDirs: [sinkDir], threads: 2, timeoutMs: 120_000, inlineMaxChars: 0 });
+  const insp = await start({ rulesDirs: [sinkDir], threads: 2, timeoutMs: 120_000, inlineMaxChars: 0, engine: 're2' });
   const big = denseSsns(30_000_000);
   const outcome = insp.inspect([big]).then(
     () => 'resolved',
@@ -201,10 +222,75 @@ test('a worker dying mid-scan rejects with SLUICE_INSPECT_CRASHED, is counted, a
   assert.equal(insp.stats().errors.crashed, 1, 'the later calls were not errors');
 });
 
+/**
+ * Runs in a child process: workers stopped by a timeout, then killed, while the Hyperscan addon is scanning. The
+ * rules (bounded-distance proximity patterns) make Hyperscan itself slow on 60 MB of prose, so nearly all of each
+ * scan is spent inside the native call and every stop lands there. Prints "survived".
+ */
+const FAULT_SCRIPT = `
+const { Inspector } = require(process.argv[1]);
+const rulesDirs = [process.argv[2]];
+const big = 'lorem ipsum password dolor secret sit token amet apikey, consectetur adipiscing elit. '.repeat(700000);
+const small = ['password 123456'];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function recover(insp) {
+  for (let i = 0; ; i++) {
+    try { return await insp.inspect(small); } catch (e) { if (i > 200) throw e; await sleep(50); }
+  }
+}
+(async () => {
+  for (const timeoutMs of [400, 800]) {
+    const insp = await Inspector.start({ rulesDirs, threads: 1, timeoutMs, inlineMaxChars: 0, engine: 'hyperscan' });
+    await recover(insp);
+    const err = await insp.inspect([big]).then(() => undefined, (e) => e);
+    if (!err || err.code !== 'SLUICE_INSPECT_TIMEOUT') throw new Error('expected a timeout, got ' + err);
+    await recover(insp);
+    await insp.close();
+  }
+  const insp = await Inspector.start({ rulesDirs, threads: 1, timeoutMs: 120000, inlineMaxChars: 0, engine: 'hyperscan' });
+  await insp.inspect(small);
+  for (const delay of [400, 800]) {
+    const outcome = insp.inspect([big]).then(() => undefined, (e) => e);
+    await sleep(delay);
+    await Promise.all(insp.workers.map((w) => w.terminate()));
+    const err = await outcome;
+    if (!err || err.code !== 'SLUICE_INSPECT_CRASHED') throw new Error('expected a crash, got ' + err);
+    await insp.inspect(small);
+  }
+  await insp.close();
+  console.log('survived');
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+test(
+  'Hyperscan engine: a worker stopped mid-scan (timeout or crash) is a per-call error, never a process abort',
+  {
+    skip: !hyperscanAvailable() && 'Hyperscan not available',
+    todo: 'BUG: native addon built with NAPI_CPP_EXCEPTIONS but not NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS (binding.gyp). A worker terminated inside Database::Scan makes a napi call fail, the method wrapper calls Error::ThrowAsJavaScriptException, napi_throw fails (env terminating) and node-addon-api rethrows a C++ Napi::Error out of the callback: std::terminate, SIGABRT, the whole proxy dies ("terminate called after throwing an instance of \'Napi::Error\'")',
+  },
+  async () => {
+    const slow = packDir({
+      'slow.yaml': pack('slow', [
+        { id: 'near-password', category: 'credential', pattern: 'password.{0,200}[0-9]{6}' },
+        { id: 'near-secret', category: 'credential', pattern: 'secret.{0,200}[A-Z]{8}' },
+        { id: 'near-token', category: 'credential', pattern: 'token.{0,200}[0-9]{6}' },
+        { id: 'near-key', category: 'credential', pattern: 'apikey.{0,200}[0-9]{6}' },
+      ]),
+    });
+    const child = spawn(process.execPath, ['-e', FAULT_SCRIPT, join(__dirname, '..', '..', 'src', 'detect', 'pool.js'), slow], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, out);
+    assert.match(out, /survived/);
+  },
+);
+
 test('reload swaps rules atomically: new rules after it resolves, never a mix, calls in flight unaffected', async () => {
   const dirA = packDir({ 'a.yaml': pack('a', [{ id: 'alpha', pattern: '\\bALPHA-\\d+\\b' }]) });
   const dirB = packDir({ 'b.yaml': pack('b', [{ id: 'beta', pattern: '\\bBETA-\\d+\\b' }, { id: 'gamma', pattern: '\\bGAMMA-\\d+\\b' }]) });
-  const insp = await start({ rulesDirs: [dirA], threads: 1, inlineMaxChars: 64 });
+  const insp = await start({ rulesDirs: [dirA], threads: 1, inlineMaxChars: 64, timeoutMs: SLOW_OK });
   const short = 'ALPHA-1 BETA-2 GAMMA-3';
   const long = short + ' '.repeat(100);
   const rules = async (text: string) => (await insp.inspect([text])).map((f) => f.rule).join(',');
@@ -247,7 +333,7 @@ test('reload swaps rules atomically: new rules after it resolves, never a mix, c
 
 test('a bad pack is refused with SLUICE_RULE_INVALID naming file and rule; the previous rules keep working', async () => {
   const good = packDir({ 'good.yaml': pack('good', [{ id: 'alpha', pattern: '\\bALPHA-\\d+\\b' }]) });
-  const insp = await start({ rulesDirs: [good], threads: 1, inlineMaxChars: 64 });
+  const insp = await start({ rulesDirs: [good], threads: 1, inlineMaxChars: 64, timeoutMs: SLOW_OK });
   const short = 'ALPHA-1 here';
   const long = short + ' '.repeat(100);
   const cases: Array<{ name: string; files: Record<string, string>; mentions: (dir: string) => Array<string | RegExp> }> = [
@@ -314,7 +400,7 @@ test('Inspector.start refuses a bad pack with SLUICE_RULE_INVALID', async () => 
 });
 
 test('close() lets a call in flight finish; afterwards inspect and reload reject with SLUICE_SHUTTING_DOWN', async () => {
-  const insp = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: 64, timeoutMs: 60_000 });
+  const insp = await start({ rulesDirs: [sinkDir], threads: 1, inlineMaxChars: 64, timeoutMs: SLOW_OK });
   const text = denseSsns(60_000);
   const inFlight = insp.inspect([text]);
   await sleep(20);
