@@ -10,7 +10,9 @@
         "<!@(pkg-config --cflags-only-I libhs | sed -e 's/-I//g')"
       ],
       "libraries": ["<!@(pkg-config --libs libhs)"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # SWALLOW_UNTHROWABLE: when a worker thread is terminated mid-scan, the environment can no longer take a JS
+      # exception; without this node-addon-api calls std::terminate and the whole process aborts.
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],

@@ -2,7 +2,7 @@
 // The raw value stays inside the scan call unless the caller asks for it.
 
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors';
 
@@ -50,14 +50,18 @@ export async function loadFindingKey(dataDir: string): Promise<Buffer> {
     }
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     key = randomBytes(32);
+    // Written whole to a private temp file, then linked into place: link fails if the key already exists, so two
+    // processes starting together agree on one key, and nobody ever reads a half-written file.
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      // 'wx': two processes starting together must not both write a key; the loser reads the winner's.
-      await writeFile(file, key, { mode: 0o600, flag: 'wx' });
+      await writeFile(tmp, key, { mode: 0o600, flag: 'wx' });
+      await link(tmp, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return loadFindingKey(dataDir);
       throw new SluiceError('SLUICE_CONFIG_INVALID', `cannot create the finding digest key ${file}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      await unlink(tmp).catch(() => undefined);
     }
-    await chmod(file, 0o600);
   }
   if (key.length < 32) {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `finding digest key ${file} is ${key.length} bytes; expected 32. Restore it from backup, or delete it to start a new key (earlier digests will no longer correlate).`);

@@ -125,6 +125,12 @@ export class Inspector {
       ...(options.digestKey ? { digestKey: options.digestKey } : {}),
     };
     const gen = await buildGeneration(await loadRulePacks(opts.rulesDirs), engine, opts);
+    try {
+      await warm(gen, opts.threads);
+    } catch (err) {
+      await gen.pool?.destroy();
+      throw err;
+    }
     return new Inspector(engine, opts, gen);
   }
 
@@ -184,7 +190,7 @@ export class Inspector {
       let next: Generation | undefined;
       try {
         next = await buildGeneration(await loadRulePacks(dirs), this.engine, this.#opts);
-        if (next.pool) await next.pool.run({ segments: [''], values: false } satisfies InspectTask);
+        await warm(next, this.#opts.threads);
       } catch (err) {
         this.#stats.reloads.failed++;
         await next?.pool?.destroy();
@@ -234,6 +240,15 @@ export class Inspector {
     else this.#stats.errors.engine++;
     return new SluiceError(code, message, cause === undefined ? undefined : { cause });
   }
+}
+
+/**
+ * Resolves once every worker has built its detector and answered, so the first real call does not wait for a
+ * thread to start (on a small VM that takes most of a second with the built-in packs) and time out.
+ */
+async function warm(gen: Generation, threads: number): Promise<void> {
+  if (!gen.pool) return;
+  await Promise.all(Array.from({ length: threads }, () => gen.pool!.run({ segments: [''], values: false } satisfies InspectTask)));
 }
 
 async function buildGeneration(ruleSet: RuleSet, engine: EngineName, opts: { threads: number; maxQueue: number; digestKey?: Buffer }): Promise<Generation> {

@@ -154,7 +154,6 @@ test('two concurrent first calls agree on one key', async () => {
 
 test(
   'concurrent first calls from separate threads (as from processes starting together) agree on one key',
-  { todo: 'BUG: loadFindingKey creates the file with flag wx and writes it afterwards; a concurrent starter can read it between the two, sees 0 bytes and fails with SLUICE_CONFIG_INVALID "is 0 bytes; expected 32" (write to a temp file and link() it into place instead)' },
   async () => {
     // Each worker waits on a shared flag so all four call loadFindingKey at the same moment, like processes would.
     const src = `
