@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HS_FLAGS, compile, hyperscanAvailable, hyperscanVersion } from '../src/detect/hyperscan';
 import { Inspector } from '../src/detect/pool';
-import { collectSpans, compileRe2, toMatches } from '../src/detect/re2';
+import { Spans, collectSpans, compileRe2, toMatches } from '../src/detect/re2';
 import { BUILTIN_RULES_DIR, loadRulePacks, type Rule, type RuleSet } from '../src/detect/rules';
 import { Detector } from '../src/detect/scan';
 
@@ -192,7 +192,7 @@ function somConfirm(ruleSet: RuleSet): (text: string) => unknown {
       if (prev === undefined || triples[r + 1]! < prev) leftmost.set(triples[r]!, triples[r + 1]!);
     }
     for (const i of always) leftmost.set(i, 0);
-    const out: number[] = [];
+    const out = new Spans();
     for (const [i, from] of leftmost) collectSpans(res[i]!, i, bytes, from, out);
     return toMatches(text, bytes, out, ids);
   };

@@ -3,7 +3,7 @@
 
 import { SluiceError } from '../errors';
 import { HS_FLAGS, HyperscanError, compile, deserialize, expressionInfo, hyperscanAvailable, hyperscanLoadError, hyperscanVersion, type HyperscanDatabase } from './hyperscan';
-import { Re2Engine, collectSpans, compileRe2, nextChar, toMatches } from './re2';
+import { Re2Engine, Spans, collectSpans, compileRe2, nextChar, toMatches, type ByteMatch } from './re2';
 import type RE2 from 're2';
 
 export interface DetectorPattern {
@@ -23,6 +23,8 @@ export interface EngineMatch {
   id: number;
   start: number;
   end: number;
+  /** Capture group 1 of the match, when the pattern has one and it took part. */
+  group?: string;
 }
 
 export interface Engine {
@@ -93,8 +95,6 @@ const MAX_BOUNDED_WIDTH = 4096;
 /** Bytes past a view's end that keep \b and $ correct there (one UTF-8 character). */
 const CONTEXT_BYTES = 4;
 
-type Match = { index: number; 0: Buffer };
-
 class HyperscanEngine implements Engine {
   readonly name = 'hyperscan' as const;
   readonly #ids: number[];
@@ -149,7 +149,7 @@ class HyperscanEngine implements Engine {
 
   scan(text: string): EngineMatch[] {
     const bytes = Buffer.from(text, 'utf8');
-    const out: number[] = [];
+    const out = new Spans();
     if (this.#db) {
       const { triples, truncated } = this.#db.scanTriples(bytes, { maxMatches: MAX_REPORTS });
       if (truncated) return (this.#fallback ??= new Re2Engine(this.#patterns)).scan(text);
@@ -183,7 +183,7 @@ class HyperscanEngine implements Engine {
    * match starting before e - width ends before e, so its own, earlier end found it. The match found lies wholly
    * inside the view, so it is the one RE2 finds on the whole text.
    */
-  #confirmEnds(i: number, width: number, ends: number[], bytes: Buffer, out: number[]): void {
+  #confirmEnds(i: number, width: number, ends: number[], bytes: Buffer, out: Spans): void {
     const re = this.#res[i]!;
     let pos = 0;
     let searched = -1;
@@ -192,10 +192,9 @@ class HyperscanEngine implements Engine {
       searched = e;
       const viewEnd = e + width + CONTEXT_BYTES;
       re.lastIndex = Math.max(pos, e - width);
-      const m = re.exec(viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd)) as Match | null;
+      const m = re.exec(viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd)) as ByteMatch | null;
       if (m === null || m.index > e) continue;
-      const end = m.index + m[0].length;
-      out.push(i, m.index, end);
+      const end = out.add(i, m);
       pos = end > m.index ? end : nextChar(bytes, end);
     }
   }
@@ -205,20 +204,19 @@ class HyperscanEngine implements Engine {
    * (no match ends later), so RE2 does not scan the rest of the text. A match the view's end could have created
    * (ending past `last`) is retried on the whole text.
    */
-  #confirmUpTo(i: number, last: number, bytes: Buffer, out: number[]): void {
+  #confirmUpTo(i: number, last: number, bytes: Buffer, out: Spans): void {
     const re = this.#res[i]!;
     const viewEnd = last + CONTEXT_BYTES;
     const view = viewEnd >= bytes.length ? bytes : bytes.subarray(0, viewEnd);
     re.lastIndex = 0;
     while (re.lastIndex <= last) {
-      let m = re.exec(view) as Match | null;
+      let m = re.exec(view) as ByteMatch | null;
       if (m !== null && m.index + m[0].length > last && view !== bytes) {
         re.lastIndex = m.index;
-        m = re.exec(bytes) as Match | null;
+        m = re.exec(bytes) as ByteMatch | null;
       }
       if (m === null || m.index + m[0].length > last) return;
-      const end = m.index + m[0].length;
-      out.push(i, m.index, end);
+      const end = out.add(i, m);
       re.lastIndex = end > m.index ? end : nextChar(bytes, end);
     }
   }

@@ -24,18 +24,37 @@ export function compileRe2(p: DetectorPattern, sticky = false): RE2 {
  * spans to UTF-16 offsets in one pass.
  */
 
+/** RE2 exec result on a Buffer: offsets in bytes, groups as Buffers. */
+export type ByteMatch = { index: number; 0: Buffer; 1?: Buffer };
+
 /**
- * Appends `re`'s non-overlapping matches in `bytes` as [pattern index, start, end] byte triples, searching from
- * byte `from`. RE2 sees the whole buffer, so \b and ^ still look at the bytes before `from`. An empty match leaves
- * lastIndex where it was, so step one character to make progress.
+ * Matches found so far in byte offsets: [pattern index, start, end] triples, plus capture group 1 of each match
+ * (decoded), which is what validators and allowlists judge for a rule like `password=(…)`; keeping it here spares
+ * the detector a second RE2 run per finding.
  */
-export function collectSpans(re: RE2, index: number, bytes: Buffer, from: number, out: number[]): void {
+export class Spans {
+  readonly triples: number[] = [];
+  readonly groups: Array<string | undefined> = [];
+
+  add(index: number, m: ByteMatch): number {
+    const end = m.index + m[0].length;
+    this.triples.push(index, m.index, end);
+    this.groups.push(m[1] === undefined ? undefined : m[1].toString('utf8'));
+    return end;
+  }
+}
+
+/**
+ * Adds `re`'s non-overlapping matches in `bytes`, searching from byte `from`. RE2 sees the whole buffer, so \b
+ * and ^ still look at the bytes before `from`. An empty match leaves lastIndex where it was, so step one
+ * character to make progress.
+ */
+export function collectSpans(re: RE2, index: number, bytes: Buffer, from: number, out: Spans): void {
   re.lastIndex = from;
   while (re.lastIndex <= bytes.length) {
-    const m = re.exec(bytes);
+    const m = re.exec(bytes) as ByteMatch | null;
     if (m === null) break;
-    const end = m.index + m[0].length;
-    out.push(index, m.index, end);
+    const end = out.add(index, m);
     if (end === m.index) re.lastIndex = nextChar(bytes, end);
   }
 }
@@ -47,13 +66,18 @@ export function nextChar(bytes: Uint8Array, at: number): number {
   return i;
 }
 
-/** Byte triples → matches in UTF-16 offsets into `text` (which `bytes` encodes), with rule ids, sorted. */
-export function toMatches(text: string, bytes: Uint8Array, triples: number[], ids: readonly number[]): EngineMatch[] {
-  const raw = Uint32Array.from(triples);
+/** Byte spans → matches in UTF-16 offsets into `text` (which `bytes` encodes), with rule ids, sorted. */
+export function toMatches(text: string, bytes: Uint8Array, spans: Spans, ids: readonly number[]): EngineMatch[] {
+  const raw = Uint32Array.from(spans.triples);
   // ASCII-only text: byte offsets already are UTF-16 offsets.
   if (bytes.length !== text.length) utf8ToUtf16Offsets(bytes, raw);
   const out = new Array<EngineMatch>(raw.length / 3);
-  for (let r = 0, k = 0; r < raw.length; r += 3) out[k++] = { id: ids[raw[r]!]!, start: raw[r + 1]!, end: raw[r + 2]! };
+  for (let r = 0, k = 0; r < raw.length; r += 3, k++) {
+    const m: EngineMatch = { id: ids[raw[r]!]!, start: raw[r + 1]!, end: raw[r + 2]! };
+    const g = spans.groups[k];
+    if (g !== undefined) m.group = g;
+    out[k] = m;
+  }
   return out.sort((a, b) => a.start - b.start || a.id - b.id || a.end - b.end);
 }
 
@@ -78,10 +102,10 @@ export class Re2Engine implements Engine {
 
   scan(text: string): EngineMatch[] {
     const bytes = Buffer.from(text, 'utf8');
-    const triples: number[] = [];
+    const spans = new Spans();
     for (const { set, index } of this.#sets) {
-      for (const k of set.match(bytes)) collectSpans(this.#res[index[k]!]!, index[k]!, bytes, 0, triples);
+      for (const k of set.match(bytes)) collectSpans(this.#res[index[k]!]!, index[k]!, bytes, 0, spans);
     }
-    return toMatches(text, bytes, triples, this.#ids);
+    return toMatches(text, bytes, spans, this.#ids);
   }
 }

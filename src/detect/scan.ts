@@ -41,7 +41,7 @@ interface Compiled {
   rule: Rule;
   validator?: Validator;
   /** Set when the validator (and allowlist, mask, digest) judge capture group 1 rather than the whole match. */
-  group?: RE2;
+  useGroup: boolean;
   allowExact?: Set<string>;
   allowPatterns?: RE2[];
 }
@@ -70,9 +70,8 @@ export class Detector {
     this.ruleSet = ruleSet;
     this.#digestKey = options.digestKey;
     this.#rules = ruleSet.rules.map((rule) => {
-      const c: Compiled = { rule };
+      const c: Compiled = { rule, useGroup: captureGroups(rule.pattern, rule.caseless) === 1 };
       if (rule.validator) c.validator = VALIDATORS[rule.validator];
-      if (captureGroups(rule.pattern, rule.caseless) === 1) c.group = new RE2(rule.pattern, rule.caseless ? 'iu' : 'u');
       if (rule.allowlist) {
         c.allowExact = new Set(rule.allowlist.filter((e) => !isAllowPattern(e)));
         c.allowPatterns = rule.allowlist.filter(isAllowPattern).map((e) => new RE2(`^(?:${e.slice(1, -1)})$`, 'u'));
@@ -141,7 +140,7 @@ export class Detector {
         }
         if (!ok) continue;
       }
-      const value = this.#candidate(c, text.slice(m.start, m.end));
+      const value = c.useGroup && m.group !== undefined ? m.group : text.slice(m.start, m.end);
       if (c.allowExact?.has(value) || c.allowPatterns?.some((re) => re.test(value))) continue;
       let confidence = rule.confidence;
       if (c.validator || rule.context) {
@@ -198,13 +197,6 @@ export class Detector {
     return f;
   }
 
-  /** The value a finding is about: capture group 1 when the rule has one (e.g. the secret after `password=`), else the match. */
-  #candidate(c: Compiled, matched: string): string {
-    if (!c.group) return matched;
-    c.group.lastIndex = 0;
-    const g = c.group.exec(matched);
-    return g !== null && g.index === 0 && g[0].length === matched.length && typeof g[1] === 'string' ? g[1] : matched;
-  }
 }
 
 /** Number of capturing groups in an RE2 pattern. */
