@@ -4,8 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,25 +15,14 @@ import { hyperscanAvailable } from '../../src/detect/hyperscan';
 import { INLINE_MAX_CHARS, Inspector, type InspectorOptions, type SegmentFinding } from '../../src/detect/pool';
 import { BUILTIN_RULES_DIR } from '../../src/detect/rules';
 import { Detector } from '../../src/detect/scan';
+import { packDir, pack } from '../fixtures/packs';
 
-const dirs: string[] = [];
 const inspectors: Inspector[] = [];
 after(async () => {
   await Promise.all(inspectors.map((i) => i.close()));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function packDir(files: Record<string, string>): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  dirs.push(d);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
-  return d;
-}
 
-/** One pack file from rule objects (JSON is YAML flow syntax). */
-function pack(name: string, rules: Array<Record<string, unknown>>): string {
-  return `pack: ${name}\nrules:\n${rules.map((r) => `  - ${JSON.stringify({ category: 'other', severity: 'medium', ...r })}`).join('\n')}\n`;
-}
 
 /** Starts an inspector that after() will close whatever happens in the test. */
 async function start(options: InspectorOptions): Promise<Inspector> {

@@ -1,32 +1,21 @@
 // Rule packs: every built-in rule's examples hold on both engines, bad packs are rejected with file:line,
 // and findings carry UTF-16 offsets in text with multi-byte characters.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { SluiceError } from '../../src/errors';
 import { hyperscanAvailable } from '../../src/detect/hyperscan';
 import { BUILTIN_RULES_DIR, loadRulePacks } from '../../src/detect/rules';
 import { Detector, runRuleExamples } from '../../src/detect/scan';
+import { packDir } from '../fixtures/packs';
 
-const dirs: string[] = [];
 
 // Compiling every built-in pack takes seconds; each engine's detector is built once for this file.
 const builtins = new Map<'re2' | 'hyperscan', Promise<Detector>>();
 function builtin(engine: 're2' | 'hyperscan'): Promise<Detector> {
   let d = builtins.get(engine);
   if (!d) builtins.set(engine, (d = loadRulePacks([BUILTIN_RULES_DIR]).then((set) => Detector.fromRuleSet(set, { prefer: engine }))));
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function packDir(files: Record<string, string>): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-rules-'));
-  dirs.push(d);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
   return d;
 }
 

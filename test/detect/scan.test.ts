@@ -1,33 +1,16 @@
 // Detector behaviour for the rule fields (keywords, allowlist, context, min_count, confidence), what findings carry
 // (masked, digest, value), hostile input (random bytes, lone surrogates) on both engines, and a 100 MB scan.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { digestValue, maskValue } from '../../src/detect/findings';
 import { hyperscanAvailable } from '../../src/detect/hyperscan';
 import { chooseEngine } from '../../src/detect/engine';
 import { BUILTIN_RULES_DIR, DEFAULT_CONFIDENCE, loadRulePacks } from '../../src/detect/rules';
 import { Detector, type Finding } from '../../src/detect/scan';
 import { VALIDATORS } from '../../src/detect/validators/index.js';
+import { packDir, pack } from '../fixtures/packs';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
-function packDir(files: Record<string, string>): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-scan-'));
-  dirs.push(d);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
-  return d;
-}
-
-/** One pack file from rule objects (JSON is YAML flow syntax, so patterns need no YAML quoting care). */
-function pack(name: string, rules: Array<Record<string, unknown>>): string {
-  return `pack: ${name}\nrules:\n${rules.map((r) => `  - ${JSON.stringify({ category: 'other', severity: 'medium', ...r })}`).join('\n')}\n`;
-}
 
 const ENGINES = (['re2', 'hyperscan'] as const).filter((e) => e === 're2' || hyperscanAvailable());
 
