@@ -41,7 +41,7 @@ export interface Engine {
 export interface Prebuilt {
   database: Uint8Array | undefined;
   always: number[];
-  /** Per pattern index: the maximum match width in bytes when compiled without start-of-match, else -1. */
+  /** Per pattern index: the maximum match width in bytes, or -1 when unbounded (see HyperscanEngine). */
   widths: number[];
 }
 
