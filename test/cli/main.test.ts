@@ -151,7 +151,7 @@ test('start exits 1 with SLUICE_LISTEN_FAILED when a port is taken', async () =>
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as { port: number }).port;
   try {
-    const cfg = writeConfig('busy.yaml', `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:${port}}\n`);
+    const cfg = writeConfig('busy.yaml', `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:${port}}\ndetect: {enabled: false}\n`);
     const r = await runCli(['start', '--config', cfg]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /SLUICE_LISTEN_FAILED: admin cannot listen on 127\.0\.0\.1:\d+/);
