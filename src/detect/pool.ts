@@ -140,8 +140,8 @@ export class Inspector {
 
   /**
    * Findings for every segment, each tagged with its segment index. Raw values are included only with
-   * `values: true`. Rejects with SLUICE_INSPECT_TIMEOUT, SLUICE_INSPECT_CRASHED, SLUICE_INSPECT_OVERLOADED,
-   * SLUICE_ENGINE_ERROR or SLUICE_SHUTTING_DOWN; each is counted in stats().
+   * `values: true`. Rejects with SLUICE_INSPECT_TIMEOUT, SLUICE_INSPECT_CRASHED, SLUICE_INSPECT_OVERLOADED or
+   * SLUICE_ENGINE_ERROR (each counted in stats().errors), or SLUICE_SHUTTING_DOWN once closed.
    */
   async inspect(segments: readonly string[], options: { values?: boolean } = {}): Promise<SegmentFinding[]> {
     if (this.#closed) throw new SluiceError('SLUICE_SHUTTING_DOWN', 'the detection pool is closed');
