@@ -196,7 +196,6 @@ export class Detector {
     if (withValue) f.value = value;
     return f;
   }
-
 }
 
 /** Number of capturing groups in an RE2 pattern. */
