@@ -1,6 +1,7 @@
 // Assembles one running Sluice from a Config: registry, pipeline, relay, front doors, admin.
 // The CLI and the tests both start Sluice through here.
 
+import { join } from 'node:path';
 import type { Config } from './config/schema';
 import { DestinationRegistry } from './destinations/registry';
 import { AdminServer } from './admin/server';
@@ -46,6 +47,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
         inlineMaxChars: config.detect.inline_max_chars,
         maxQueue: config.detect.max_queue,
         digestKey: await loadFindingKey(config.data_dir),
+        cacheDir: join(config.data_dir, 'cache'),
       })
     : undefined;
   const registry = new DestinationRegistry(config);

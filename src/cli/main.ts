@@ -118,6 +118,7 @@ async function start(configPath: string | undefined): Promise<void> {
     forward_proxy: sluice.forwardUrl,
     admin: sluice.adminUrl,
     detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
+    ...(sluice.inspector ? { rules_compiled: sluice.inspector.stats().compiled } : {}),
   });
   // SIGHUP reloads the rule packs; a bad pack is refused and the running rules stay.
   process.on('SIGHUP', () => {

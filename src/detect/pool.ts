@@ -8,6 +8,7 @@ import { Piscina } from 'piscina';
 import { SluiceError, type ErrorCode } from '../errors';
 import { log } from '../log';
 import { chooseEngine, type EngineName } from './engine';
+import { cacheKey, readCached, writeCached } from './cache';
 import { BUILTIN_RULES_DIR, loadRulePacks, type RuleSet } from './rules';
 import { Detector, type DetectorPrebuilt, type Finding } from './scan';
 
@@ -31,6 +32,8 @@ export interface InspectorOptions {
   digestKey?: Buffer;
   /** Default: chooseEngine() (Hyperscan when it loads, SLUICE_ENGINE overrides). */
   engine?: EngineName;
+  /** Directory for compiled Hyperscan databases (see cache.ts); without one, every start compiles. */
+  cacheDir?: string;
 }
 
 export interface InspectorStats {
@@ -44,6 +47,8 @@ export interface InspectorStats {
   queued: number;
   errors: { timeout: number; crashed: number; overloaded: number; engine: number };
   reloads: { ok: number; failed: number };
+  /** Where the current rules' compiled database came from: the cache, a compile (then cached), or no cache. */
+  compiled: 'cache' | 'compile' | 'uncached';
 }
 
 /**
@@ -89,9 +94,13 @@ const WORKER_FILE = join(__dirname, 'worker.js');
 interface Generation {
   detector: Detector;
   pool: Piscina | undefined;
+  compiled: InspectorStats['compiled'];
 }
 
-type Resolved = { -readonly [K in keyof Required<Omit<InspectorOptions, 'digestKey' | 'engine'>>]: Required<InspectorOptions>[K] } & { digestKey?: Buffer };
+type Resolved = { -readonly [K in keyof Required<Omit<InspectorOptions, 'digestKey' | 'engine' | 'cacheDir'>>]: Required<InspectorOptions>[K] } & {
+  digestKey?: Buffer;
+  cacheDir?: string;
+};
 
 export class Inspector {
   readonly engine: EngineName;
@@ -99,7 +108,7 @@ export class Inspector {
   #gen: Generation;
   #closed = false;
   #reloading: Promise<unknown> = Promise.resolve();
-  readonly #stats: Omit<InspectorStats, 'engine' | 'rules' | 'threads' | 'queued'> = {
+  readonly #stats: Omit<InspectorStats, 'engine' | 'rules' | 'threads' | 'queued' | 'compiled'> = {
     generation: 1,
     inline: 0,
     pooled: 0,
@@ -123,6 +132,7 @@ export class Inspector {
       inlineMaxChars: options.inlineMaxChars ?? INLINE_MAX_CHARS,
       maxQueue: options.maxQueue ?? 1024,
       ...(options.digestKey ? { digestKey: options.digestKey } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
     };
     const gen = await buildGeneration(await loadRulePacks(opts.rulesDirs), engine, opts);
     try {
@@ -217,6 +227,7 @@ export class Inspector {
       rules: this.#gen.detector.ruleSet.rules.length,
       threads: this.#gen.pool?.threads.length ?? 0,
       queued: this.#gen.pool?.queueSize ?? 0,
+      compiled: this.#gen.compiled,
     };
   }
 
@@ -251,9 +262,39 @@ async function warm(gen: Generation, threads: number): Promise<void> {
   await Promise.all(Array.from({ length: threads }, () => gen.pool!.run({ segments: [''], values: false } satisfies InspectTask)));
 }
 
-async function buildGeneration(ruleSet: RuleSet, engine: EngineName, opts: { threads: number; maxQueue: number; digestKey?: Buffer }): Promise<Generation> {
-  const detector = Detector.fromRuleSet(ruleSet, { prefer: engine, ...(opts.digestKey ? { digestKey: opts.digestKey } : {}) });
-  if (opts.threads <= 0) return { detector, pool: undefined };
+async function buildGeneration(
+  ruleSet: RuleSet,
+  engine: EngineName,
+  opts: { threads: number; maxQueue: number; digestKey?: Buffer; cacheDir?: string },
+): Promise<Generation> {
+  const base = { prefer: engine, ...(opts.digestKey ? { digestKey: opts.digestKey } : {}) };
+  let compiled: Generation['compiled'] = 'uncached';
+  let detector: Detector | undefined;
+  const key = opts.cacheDir && engine === 'hyperscan' ? cacheKey(ruleSet) : undefined;
+  if (key) {
+    const cached = await readCached(opts.cacheDir!, key);
+    if (cached) {
+      try {
+        detector = Detector.fromRuleSet(ruleSet, { ...base, prebuilt: cached });
+        compiled = 'cache';
+      } catch (err) {
+        // Written by another Hyperscan build or damaged: compile instead, and replace it below.
+        log('warn', 'ignoring unusable compiled-rules cache entry', { file: key, error: (err as Error).message });
+      }
+    }
+  }
+  if (!detector) {
+    detector = Detector.fromRuleSet(ruleSet, base);
+    const prebuilt = key ? detector.prebuilt() : undefined;
+    if (key && prebuilt) {
+      compiled = 'compile';
+      // A cache that cannot be written costs the next start a compile, nothing more.
+      await writeCached(opts.cacheDir!, key, prebuilt).catch((err: unknown) =>
+        log('warn', 'cannot write the compiled-rules cache', { dir: opts.cacheDir, error: (err as Error).message }),
+      );
+    }
+  }
+  if (opts.threads <= 0) return { detector, pool: undefined, compiled };
   const prebuilt = detector.prebuilt();
   const init: WorkerInit = { ruleSet, engine, ...(opts.digestKey ? { digestKey: opts.digestKey } : {}), ...(prebuilt ? { prebuilt } : {}) };
   const pool = new Piscina({
@@ -267,5 +308,5 @@ async function buildGeneration(ruleSet: RuleSet, engine: EngineName, opts: { thr
   });
   // A worker failing outside any task (e.g. while starting) must not become an unhandled 'error' event.
   pool.on('error', (err: Error) => log('error', 'detection worker failed outside a scan', { error: err.message }));
-  return { detector, pool };
+  return { detector, pool, compiled };
 }

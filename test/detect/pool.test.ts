@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { deserialize, serialize } from 'node:v8';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -417,4 +418,35 @@ test('stats() reports engine, rules and threads', async () => {
   // A snapshot: mutating it does not touch the inspector.
   s.errors.timeout = 99;
   assert.equal(insp.stats().errors.timeout, 0);
+});
+
+test('a compiled-rules cache serves the next start; a damaged entry is ignored, recompiled and replaced', { skip: !hyperscanAvailable() && 'Hyperscan not available' }, async () => {
+  const cacheDir = packDir({});
+  const rulesDirs = [packDir({ 'x.yaml': pack('x', [{ id: 'codename', pattern: 'PROJECT-[A-Z]{4}' }, { id: 'ticket', pattern: 'TCK-[0-9]{5}' }]) })];
+  const text = 'see PROJECT-ORCA and TCK-12345';
+  const run = async () => {
+    const insp = await start({ threads: 1, engine: 'hyperscan', rulesDirs, cacheDir, inlineMaxChars: 0 });
+    const found = (await insp.inspect([text])).map((f) => f.rule);
+    const compiled = insp.stats().compiled;
+    await insp.close();
+    return { compiled, found };
+  };
+  assert.deepEqual(await run(), { compiled: 'compile', found: ['codename', 'ticket'] });
+  const entries = readdirSync(cacheDir);
+  assert.equal(entries.length, 1);
+  assert.deepEqual(await run(), { compiled: 'cache', found: ['codename', 'ticket'] });
+  // Damaged in either layer: the v8 envelope, or the Hyperscan bytes inside a valid envelope.
+  writeFileSync(join(cacheDir, entries[0]!), 'not a database');
+  assert.deepEqual(await run(), { compiled: 'compile', found: ['codename', 'ticket'] });
+  const good = readFileSync(join(cacheDir, entries[0]!));
+  const envelope = deserialize(good) as { main: { database: Uint8Array } };
+  envelope.main.database = envelope.main.database.subarray(0, 64);
+  writeFileSync(join(cacheDir, entries[0]!), serialize(envelope));
+  assert.deepEqual(await run(), { compiled: 'compile', found: ['codename', 'ticket'] });
+  assert.deepEqual(await run(), { compiled: 'cache', found: ['codename', 'ticket'] });
+  // Different rules, different entry: a cached database never answers for another rule set.
+  const other = [packDir({ 'y.yaml': pack('y', [{ id: 'codename', pattern: 'PROJECT-[A-Z]{3}' }]) })];
+  const insp = await start({ threads: 0, engine: 'hyperscan', rulesDirs: other, cacheDir });
+  assert.equal(insp.stats().compiled, 'compile');
+  assert.equal(readdirSync(cacheDir).length, 2);
 });
