@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { mockReplyText, startMockProvider, type MockProvider } from '../fixtures/mock-provider';
+import { hyperscanAvailable } from '../../src/detect/hyperscan';
 
 // Tests run from dist/test/cli/.
 const ROOT = join(__dirname, '..', '..', '..');
@@ -175,6 +176,8 @@ test('start serves on OS-chosen ports: healthz, an SDK call through the gateway,
     // Which engine runs is said at start (SLUICE_ENGINE=re2 runs of the suite see re2 here).
     assert.match(started.detection as string, /^(hyperscan \(Hyperscan [^)]+\)|re2 \([^)]+\)), \d+ rules, 1 threads$/);
     if (process.env.SLUICE_ENGINE === 're2') assert.match(started.detection as string, /^re2 \(SLUICE_ENGINE=re2\)/);
+    // A fresh data_dir has no compiled-rules cache yet; RE2 has nothing to cache.
+    assert.equal(started.rules_compiled, process.env.SLUICE_ENGINE === 're2' || !hyperscanAvailable() ? 'uncached' : 'compile');
     const rules = Number(/(\d+) rules/.exec(started.detection as string)![1]);
 
     // A bad pack is refused and the running rules stay; a good one is swapped in.
