@@ -15,6 +15,9 @@ Usage:
   sluice scan [FILE…|-] [--rules DIR] [--json]
                                  scan files (or stdin: '-' or no FILE) for sensitive data
   sluice rules test [DIR]        check every rule's examples (built-ins, plus DIR's packs)
+  sluice ca init [--config FILE] [--force]
+                                 create the interception CA under data_dir (EC P-256)
+  sluice ca path [--config FILE] print the CA certificate's path, for clients to trust
   sluice --help                  show this help
   sluice --version               print the version
 
@@ -52,10 +55,11 @@ interface Parsed {
   files: string[];
   rules: string[];
   json: boolean;
+  force: boolean;
 }
 
 function parseArgs(argv: string[]): Parsed {
-  const out: Parsed = { command: '', files: [], rules: [], json: false };
+  const out: Parsed = { command: '', files: [], rules: [], json: false, force: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (out.command === 'scan') {
@@ -78,8 +82,12 @@ function parseArgs(argv: string[]): Parsed {
         continue;
       }
     }
-    if (out.command === 'rules' && !a.startsWith('-')) {
+    if ((out.command === 'rules' || out.command === 'ca') && !a.startsWith('-')) {
       out.files.push(a);
+      continue;
+    }
+    if (out.command === 'ca' && a === '--force') {
+      out.force = true;
       continue;
     }
     if (a === '--help' || a === '-h') out.command = 'help';
@@ -222,6 +230,30 @@ async function rules(args: Parsed): Promise<void> {
   }
 }
 
+/**
+ * `ca init` creates the CA (refusing to replace one without --force) and prints its certificate path;
+ * `ca path` prints that path, or fails when there is no CA yet. Clients trust that file (NODE_EXTRA_CA_CERTS,
+ * SSL_CERT_FILE, REQUESTS_CA_BUNDLE or the system store).
+ */
+async function ca(args: Parsed): Promise<void> {
+  const [sub, ...extra] = args.files;
+  if (sub !== 'init' && sub !== 'path') throw usage(sub ? `unknown ca subcommand "${sub}"` : 'ca needs a subcommand: init or path');
+  if (extra.length > 0) throw usage(`unexpected argument ${extra[0]}`);
+  if (args.force && sub !== 'init') throw usage('--force applies to ca init only');
+  const path = args.config ?? process.env.SLUICE_CONFIG;
+  const config: Config = path ? await loadConfigFile(path) : defaultConfig();
+  const { caPaths, initCa, CertificateAuthority } = await import('../tls/ca.js');
+  if (sub === 'init') {
+    const paths = await initCa(config.data_dir, { force: args.force });
+    process.stderr.write(`created a CA; its key is ${paths.key} (mode 0600). Clients trust the certificate:\n`);
+    process.stdout.write(`${paths.cert}\n`);
+    return;
+  }
+  const paths = caPaths(config.data_dir);
+  await CertificateAuthority.load(paths); // proves the pair loads before anyone is told to trust it
+  process.stdout.write(`${paths.cert}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
     const args = parseArgs(argv);
@@ -242,6 +274,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'rules':
         await rules(args);
+        return;
+      case 'ca':
+        await ca(args);
         return;
       default:
         throw usage(`unknown command "${args.command}"`);
