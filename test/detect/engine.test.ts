@@ -1,19 +1,10 @@
 // Differential test: the Hyperscan and RE2 engines must return identical matches for realistic detector rules.
 // Without the addon this skips, except under CI or SLUICE_REQUIRE_HYPERSCAN, where a missing engine is a failure.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEngine, type DetectorPattern } from '../../src/detect/engine.js';
-import { hyperscanAvailable, hyperscanLoadError } from '../../src/detect/hyperscan.js';
-
-const REQUIRED = Boolean(process.env.CI || process.env.SLUICE_REQUIRE_HYPERSCAN);
-
-function engine(t: TestContext): boolean {
-  if (hyperscanAvailable()) return true;
-  if (REQUIRED) assert.fail(`Hyperscan is required here (CI/SLUICE_REQUIRE_HYPERSCAN) but: ${hyperscanLoadError()}`);
-  t.skip('libhs not installed');
-  return false;
-}
+import { requireHyperscan } from '../fixtures/hyperscan.js';
 
 const RULES: DetectorPattern[] = [
   { id: 1, pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}' },
@@ -72,7 +63,7 @@ const CORPUS = [
 ];
 
 test('Hyperscan and RE2 engines agree on every corpus string', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const hs = createEngine(RULES, 'hyperscan');
   const re2 = createEngine(RULES, 're2');
   assert.equal(hs.name, 'hyperscan');
@@ -87,7 +78,7 @@ test('Hyperscan and RE2 engines agree on every corpus string', (t) => {
 });
 
 test('spans are RE2 leftmost-first, not Hyperscan end offsets', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const rules: DetectorPattern[] = [{ id: 14, pattern: 'secret|secretive', caseless: true }, { id: 15, pattern: 'a+?b|ab+' }];
   const text = 'SECRETIVE aaabbb';
   const ms = createEngine(rules, 'hyperscan').scan(text);
@@ -96,7 +87,7 @@ test('spans are RE2 leftmost-first, not Hyperscan end offsets', (t) => {
 });
 
 test('an invalid rule fails the same way under Hyperscan', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   assert.throws(() => createEngine([{ id: 3, pattern: 'a{2,1}' }], 'hyperscan'), { code: 'SLUICE_RULE_INVALID' });
 });
 
@@ -111,7 +102,7 @@ function rng(seed: number): () => number {
 }
 
 test('engines agree on random text, including overlapping and straddling candidates', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   // Patterns whose matches overlap or chain, where a Hyperscan report can start before the previous RE2 match ends.
   const rules: DetectorPattern[] = [
     ...RULES,
@@ -134,7 +125,7 @@ test('engines agree on random text, including overlapping and straddling candida
 });
 
 test('a scan with more reports than the engine buffers still gives RE2\'s answer', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   // Every position of a long run ends a match of [a-c0-9]{6}: >65,536 Hyperscan reports.
   const rules: DetectorPattern[] = [{ id: 1, pattern: '[a-c0-9]{6}' }, { id: 2, pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b' }];
   const text = 'ab'.repeat(50_000) + ' 536-22-1987';

@@ -1,7 +1,7 @@
 // Tests for the Hyperscan binding: offsets (ASCII and multi-byte), SOM, compile errors, serialization, workers.
 // Without the addon these skip, except under CI or SLUICE_REQUIRE_HYPERSCAN, where a missing engine is a failure.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import {
@@ -9,23 +9,14 @@ import {
   HyperscanError,
   compile,
   deserialize,
-  hyperscanAvailable,
   hyperscanLoadError,
   hyperscanVersion,
   nativeFlags,
   utf8ToUtf16Offsets,
   type HyperscanMatch,
 } from '../../src/detect/hyperscan.js';
+import { requireHyperscan } from '../fixtures/hyperscan.js';
 
-const REQUIRED = Boolean(process.env.CI || process.env.SLUICE_REQUIRE_HYPERSCAN);
-
-/** True when the test should run; skips (or fails, when required) if the addon is missing. */
-function engine(t: TestContext): boolean {
-  if (hyperscanAvailable()) return true;
-  if (REQUIRED) assert.fail(`Hyperscan is required here (CI/SLUICE_REQUIRE_HYPERSCAN) but: ${hyperscanLoadError()}`);
-  t.skip('libhs not installed');
-  return false;
-}
 
 const { SOM_LEFTMOST, UTF8, UCP, CASELESS, SINGLEMATCH } = HS_FLAGS;
 
@@ -33,14 +24,14 @@ const plain = (ms: readonly HyperscanMatch[]) => ms.map((m) => ({ ...m }));
 const sliceAll = (text: string, ms: readonly HyperscanMatch[]) => ms.map((m) => text.slice(m.start, m.end));
 
 test('availability is reported consistently', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   assert.equal(hyperscanLoadError(), undefined);
   assert.match(hyperscanVersion(), /^5\.\d+\.\d+/);
   assert.deepEqual({ ...nativeFlags() }, { ...HS_FLAGS }, 'TS flag constants match hs_compile.h');
 });
 
 test('ASCII: ids and end offsets; start is 0 without SOM_LEFTMOST', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([
     { id: 10, pattern: 'secret', flags: 0 },
     { id: 20, pattern: 'key\\d+', flags: SINGLEMATCH },
@@ -57,7 +48,7 @@ test('ASCII: ids and end offsets; start is 0 without SOM_LEFTMOST', (t) => {
 });
 
 test('SOM_LEFTMOST reports leftmost starts', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([
     { id: 1, pattern: 'ab+c', flags: SOM_LEFTMOST },
     { id: 2, pattern: '[0-9]{3}-[0-9]{4}', flags: SOM_LEFTMOST },
@@ -73,7 +64,7 @@ test('SOM_LEFTMOST reports leftmost starts', (t) => {
 });
 
 test('multi-byte text: offsets are UTF-16 indexes (accented, CJK, emoji)', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([
     { id: 1, pattern: 'café', flags: SOM_LEFTMOST | UTF8 },
     { id: 2, pattern: '東京都', flags: SOM_LEFTMOST | UTF8 },
@@ -100,7 +91,7 @@ test('multi-byte text: offsets are UTF-16 indexes (accented, CJK, emoji)', (t) =
 });
 
 test('scanBytes keeps byte offsets; a byte-level match inside a character rounds outward in scan()', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   // \xE4\xBA\xAC is 京; matching only its middle byte lands inside the character.
   const db = compile([{ id: 9, pattern: '\\xBA', flags: SOM_LEFTMOST }]);
   const text = 'a京b';
@@ -119,7 +110,7 @@ test('offset conversion handles lone surrogates and end-of-input offsets', () =>
 });
 
 test('empty input and no-match input give no matches', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([{ id: 1, pattern: 'x+', flags: 0 }]);
   assert.deepEqual(plain(db.scan('')), []);
   assert.deepEqual(plain(db.scanBytes(Buffer.alloc(0))), []);
@@ -128,7 +119,7 @@ test('empty input and no-match input give no matches', (t) => {
 });
 
 test('maxMatches bounds the result and marks it truncated', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([{ id: 1, pattern: 'a', flags: 0 }]);
   const exact = db.scan('aaa', { maxMatches: 3 });
   assert.equal(exact.length, 3);
@@ -140,7 +131,7 @@ test('maxMatches bounds the result and marks it truncated', (t) => {
 });
 
 test('a bad pattern fails compilation naming its rule id', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const err = captureError(() =>
     compile([
       { id: 100, pattern: 'fine', flags: 0 },
@@ -168,7 +159,7 @@ test('a bad pattern fails compilation naming its rule id', (t) => {
 });
 
 test('serialize/deserialize round trip scans identically', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const patterns = [
     { id: 1, pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b', flags: SOM_LEFTMOST },
     { id: 2, pattern: 'sk-[A-Za-z0-9]{20,}', flags: SINGLEMATCH },
@@ -211,7 +202,7 @@ parentPort.postMessage({ matches: JSON.parse(first), consistent });
 `;
 
 test('two worker_threads scan concurrently with their own addon instance and scratch', async (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const patterns = [
     { id: 1, pattern: '[a-z]+@[a-z]+\\.com', flags: SOM_LEFTMOST },
     { id: 2, pattern: '東京|🔑', flags: SOM_LEFTMOST | UTF8 },
@@ -257,7 +248,7 @@ test('two worker_threads scan concurrently with their own addon instance and scr
 });
 
 test('scratch is shared per thread across databases of different sizes', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const small = compile([{ id: 1, pattern: 'a', flags: 0 }]);
   const big = compile(
     Array.from({ length: 200 }, (_, i) => ({ id: 1000 + i, pattern: `w${i}:[0-9]{2,8}x`, flags: SOM_LEFTMOST })),
@@ -268,7 +259,7 @@ test('scratch is shared per thread across databases of different sizes', (t) => 
 });
 
 test('argument checking', (t) => {
-  if (!engine(t)) return;
+  if (!requireHyperscan(t)) return;
   const db = compile([{ id: 1, pattern: 'a' }]);
   assert.throws(() => db.scan(Buffer.from('a') as unknown as string), TypeError);
   assert.throws(() => db.scanBytes('a' as unknown as Uint8Array), TypeError);

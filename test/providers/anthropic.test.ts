@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anthropicAdapter } from '../../src/providers/anthropic.js';
-import { ANTHROPIC_TOOL_STREAM, INTL, jsonBuf, parseResponse, req, typedSse } from './helpers.js';
+import { ANTHROPIC_TOOL_STREAM, ANTHROPIC_TOOL_STREAM_PARSED, INTL, jsonBuf, parseResponse, req, typedSse } from './helpers.js';
 
 const SSE = 'text/event-stream; charset=utf-8';
 
@@ -96,19 +96,7 @@ test('JSON response: text and tool_use blocks, usage, stop_reason', () => {
 
 test('SSE stream: text deltas, tool_use reassembled from partial_json, usage, stop_reason (CRLF)', () => {
   const r = parseResponse(anthropicAdapter, req('/v1/messages'), typedSse(ANTHROPIC_TOOL_STREAM, '\r\n'), SSE);
-  assert.deepEqual(r, {
-    parsed: true,
-    errors: [],
-    text: [{ role: 'assistant', text: "Okay, let's check the weather for 東京 ☀️ señor:", path: 'content[0].text' }],
-    toolCalls: [
-      { id: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', name: 'get_weather', arguments: '{"location": "San Francisco, CA", "unit": "fahrenheit"}' },
-      // A tool without input streams no fragments; its start block's `{}` stands.
-      { id: 'toolu_02', name: 'get_time', arguments: '{}' },
-    ],
-    usage: { inputTokens: 472, outputTokens: 89, totalTokens: 561 },
-    finishReason: 'tool_use',
-    truncated: false,
-  });
+  assert.deepEqual(r, ANTHROPIC_TOOL_STREAM_PARSED);
 });
 
 test('SSE stream: thinking deltas are kept under their own role', () => {

@@ -233,3 +233,18 @@ export const ANTHROPIC_TOOL_STREAM = [
   { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 89 } },
   { type: 'message_stop' },
 ];
+
+/** What an adapter must make of ANTHROPIC_TOOL_STREAM, however it arrives (SSE, Bedrock event-stream). */
+export const ANTHROPIC_TOOL_STREAM_PARSED = {
+  parsed: true,
+  errors: [],
+  text: [{ role: 'assistant', text: "Okay, let's check the weather for 東京 ☀️ señor:", path: 'content[0].text' }],
+  toolCalls: [
+    { id: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', name: 'get_weather', arguments: '{"location": "San Francisco, CA", "unit": "fahrenheit"}' },
+    // A tool without input streams no fragments; its start block's `{}` stands.
+    { id: 'toolu_02', name: 'get_time', arguments: '{}' },
+  ],
+  usage: { inputTokens: 472, outputTokens: 89, totalTokens: 561 },
+  finishReason: 'tool_use',
+  truncated: false,
+};
