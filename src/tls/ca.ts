@@ -1,7 +1,7 @@
 // The interception CA: created under data_dir by `sluice ca init` (or an enterprise CA loaded from files), and
 // per-host leaf certificates minted on demand, signed by it, cached in a bounded LRU as ready TLS contexts.
 
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -199,10 +199,12 @@ function signCertificate(tbs: Buffer, key: KeyObject): Buffer {
   return seq(tbs, algorithm, bits(sign('sha256', tbs, key)));
 }
 
-/** Subject key identifier: SHA-1 of the public key bits, RFC 5280 method 1 (the SPKI's BIT STRING contents). */
+/**
+ * Subject key identifier: SHA-1 of the public key bits (RFC 5280 method 1). A P-256 SPKI ends with its
+ * 65-byte uncompressed point, which is exactly those bits.
+ */
 function keyId(spki: Buffer): Buffer {
-  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
-  return createHash('sha1').update(Buffer.concat([Buffer.from([4]), Buffer.from(key.x!, 'base64url'), Buffer.from(key.y!, 'base64url')])).digest();
+  return createHash('sha1').update(spki.subarray(spki.length - 65)).digest();
 }
 
 function ipBytes(host: string, family: number): Buffer {
