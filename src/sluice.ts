@@ -1,8 +1,19 @@
 // Assembles one running Sluice from a Config: registry, pipeline, relay, front doors, admin.
 // The CLI and the tests both start Sluice through here.
 
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/schema';
+import { InterceptionPolicy } from './destinations/interception';
+import { SluiceError } from './errors';
+import { ConnectDoor } from './frontdoor/connect';
+import { InterceptedHttp } from './frontdoor/intercepted';
+import { ProxyAuth } from './frontdoor/proxy-auth';
+import { TransparentDoor } from './frontdoor/transparent';
+import { CertificateAuthority, caPaths, initCa, type CaPaths } from './tls/ca';
+import { TlsTerminator, type HandshakeFailure } from './tls/terminate';
+import { loadUpstreamTrust } from './upstream/trust';
 import { DestinationRegistry } from './destinations/registry';
 import { AdminServer } from './admin/server';
 import { ForwardProxy } from './frontdoor/forward';
@@ -14,6 +25,9 @@ import { Upstreams } from './upstream/pools';
 import { loadFindingKey } from './detect/findings';
 import { BUILTIN_RULES_DIR } from './detect/rules';
 import { Inspector } from './detect/pool';
+
+/** Keep-alive connections inside intercepted tunnels live this long idle: a new one costs a handshake. */
+const INTERCEPTED_IDLE_MS = 60_000;
 
 export interface SluiceOptions {
   config: Config;
@@ -27,13 +41,61 @@ export interface RunningSluice {
   readonly relay: Relay;
   /** The detection engine, unless `detect.enabled` is false. */
   readonly inspector: Inspector | undefined;
-  /** Bound ports (useful when the config asked for port 0). */
-  readonly ports: { proxy: number; forward: number; admin: number };
+  /** The interception CA: clients trust `caCert` (`sluice ca path`). */
+  readonly ca: CertificateAuthority;
+  readonly caCert: string;
+  /** Bound ports (useful when the config asked for port 0); transparent is 0 when off. */
+  readonly ports: { proxy: number; forward: number; admin: number; transparent: number };
   readonly gatewayUrl: string;
   readonly forwardUrl: string;
   readonly adminUrl: string;
+  /** Interception counters: handshakes, failures per destination and client (pinning), leaves, tunnels. */
+  interceptionStats(): InterceptionStats;
   /** Stops accepting, lets in-flight exchanges finish up to `graceMs`, then closes everything. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface InterceptionStats {
+  handshakes: number;
+  handshake_failures: HandshakeFailure[];
+  leaves: { mints: number; hits: number; cached: number };
+  tunnels_open: number;
+  tunnelled: number;
+  intercepted_connections_open: number;
+}
+
+/** The enterprise CA from the config, or Sluice's own under data_dir (created on first run, as `sluice ca init` would). */
+async function loadCa(config: Config): Promise<{ ca: CertificateAuthority; paths: CaPaths }> {
+  const { ca_cert, ca_key, ca_chain, leaf_cache } = config.tls;
+  if ((ca_cert === null) !== (ca_key === null)) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', 'tls.ca_cert and tls.ca_key go together: set both for an enterprise CA, or neither for Sluice\'s own');
+  }
+  let paths: CaPaths;
+  if (ca_cert !== null && ca_key !== null) {
+    paths = { cert: ca_cert, key: ca_key };
+  } else {
+    paths = caPaths(config.data_dir);
+    const exists = await readFile(paths.cert).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await initCa(config.data_dir);
+  }
+  return { ca: await CertificateAuthority.load(paths, { chain: ca_chain, cacheSize: leaf_cache }), paths };
+}
+
+/** uWS only logs a bad certificate file and then serves nothing; check the pair here so the error names it. */
+async function checkGatewayTls(config: Config): Promise<{ cert: string; key: string } | undefined> {
+  const { gateway_cert: cert, gateway_key: key } = config.tls;
+  if (cert === null && key === null) return undefined;
+  if (cert === null || key === null) throw new SluiceError('SLUICE_CONFIG_INVALID', 'tls.gateway_cert and tls.gateway_key go together');
+  try {
+    const x = new X509Certificate(await readFile(cert));
+    if (!x.checkPrivateKey(createPrivateKey(await readFile(key)))) throw new Error('the key does not belong to the certificate');
+  } catch (err) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `tls.gateway_cert ${cert} / tls.gateway_key ${key}: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert, key };
 }
 
 export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
@@ -50,54 +112,96 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
         cacheDir: join(config.data_dir, 'cache'),
       })
     : undefined;
+  const { ca, paths: caFiles } = await loadCa(config);
+  const gatewayTls = await checkGatewayTls(config);
+  const trust = await loadUpstreamTrust(config.tls.upstream_ca);
   const registry = new DestinationRegistry(config);
   const pipeline = new Pipeline([new AdapterStage(config.limits.max_inspect_bytes), ...(opts.stages ?? [])]);
   const upstreams = new Upstreams({
     connectionsPerOrigin: config.limits.connections_per_origin,
     timeoutMs: config.limits.upstream_timeout_ms,
+    trust: trust.context,
   });
   const relay = new Relay(pipeline, upstreams, { maxInspectBytes: config.limits.max_inspect_bytes });
   const doorOpts = { registry, relay, maxRequestBytes: config.limits.max_request_bytes };
-  const gateway = new Gateway(doorOpts);
-  const forward = new ForwardProxy(doorOpts);
+  const gateway = new Gateway({ ...doorOpts, ...(gatewayTls ? { tls: gatewayTls } : {}) });
+  const policy = new InterceptionPolicy(config, registry);
+  const terminator = new TlsTerminator(ca, { handshakeTimeoutMs: config.tls.handshake_timeout_ms });
+  const intercepted = new InterceptedHttp({ relay, maxRequestBytes: config.limits.max_request_bytes, idleTimeoutMs: INTERCEPTED_IDLE_MS });
+  let ports: RunningSluice['ports'] = { proxy: 0, forward: 0, admin: 0, transparent: 0 };
+  const l = config.listen;
+  const connect = new ConnectDoor({
+    registry,
+    relay,
+    policy,
+    terminator,
+    intercepted,
+    auth: new ProxyAuth(config),
+    selfPorts: () => [ports.proxy, ports.forward, ports.admin, ports.transparent].filter((p) => p > 0),
+    selfHosts: [l.proxy.host, l.forward.host, l.admin.host, ...(l.transparent ? [l.transparent.host] : [])],
+    connectTimeoutMs: Math.min(config.limits.upstream_timeout_ms, 30_000),
+  });
+  const forward = new ForwardProxy({ ...doorOpts, auth: new ProxyAuth(config), connect });
+  const transparent = l.transparent ? new TransparentDoor({ registry, relay, policy, terminator, intercepted }) : null;
   let accepting = false;
-  const admin = new AdminServer({ ready: () => accepting, inFlight: () => relay.inFlight });
+  const interceptionStats = (): InterceptionStats => {
+    const t = terminator.stats();
+    return {
+      handshakes: t.handshakes,
+      handshake_failures: t.failures,
+      leaves: t.leaves,
+      ...connect.stats(),
+      intercepted_connections_open: intercepted.openConnections,
+    };
+  };
+  const admin = new AdminServer({
+    ready: () => accepting,
+    inFlight: () => relay.inFlight,
+    stats: () => ({ in_flight: relay.inFlight, interception: interceptionStats(), detection: inspector?.stats() ?? null }),
+  });
 
   const stopAll = async () => {
     gateway.close();
     forward.close();
+    transparent?.close();
+    intercepted.close();
     await admin.close();
     await upstreams.close();
     await inspector?.close();
   };
-  let ports: RunningSluice['ports'];
   try {
     ports = {
-      proxy: await gateway.listen(config.listen.proxy),
-      forward: await forward.listen(config.listen.forward),
-      admin: await admin.listen(config.listen.admin),
+      proxy: await gateway.listen(l.proxy),
+      forward: await forward.listen(l.forward),
+      admin: await admin.listen(l.admin),
+      transparent: transparent && l.transparent ? await transparent.listen(l.transparent) : 0,
     };
   } catch (err) {
     await stopAll();
     throw err;
   }
   accepting = true;
-  const url = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = (host: string, port: number, scheme = 'http') => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   let stopping: Promise<void> | null = null;
   return {
     config,
     registry,
     relay,
     inspector,
+    ca,
+    caCert: caFiles.cert,
     ports,
-    gatewayUrl: url(config.listen.proxy.host, ports.proxy),
+    gatewayUrl: url(config.listen.proxy.host, ports.proxy, gatewayTls ? 'https' : 'http'),
     forwardUrl: url(config.listen.forward.host, ports.forward),
     adminUrl: url(config.listen.admin.host, ports.admin),
+    interceptionStats,
     stop(graceMs = config.limits.shutdown_grace_ms) {
       stopping ??= (async () => {
         accepting = false;
         gateway.stopAccepting();
         forward.stopAccepting();
+        transparent?.stopAccepting();
+        intercepted.stopAccepting();
         await relay.drain(graceMs);
         await stopAll();
       })();

@@ -10,6 +10,8 @@ export interface AdminState {
   /** True while the proxy accepts new exchanges. */
   ready(): boolean;
   inFlight(): number;
+  /** Counters for operators (interception, detection) until /metrics lands. */
+  stats(): unknown;
 }
 
 export class AdminServer {
@@ -29,8 +31,10 @@ export class AdminServer {
         res
           .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
           .end(JSON.stringify({ status: ready ? 'ready' : 'draining', in_flight: state.inFlight() }));
+      } else if (path === '/stats') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state.stats()));
       } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found","endpoints":["/healthz","/readyz"]}');
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found","endpoints":["/healthz","/readyz","/stats"]}');
       }
     });
   }

@@ -24,7 +24,14 @@ export interface DestinationSpec {
 }
 
 export interface Config {
-  listen: { proxy: ListenAddress; forward: ListenAddress; admin: ListenAddress };
+  listen: {
+    proxy: ListenAddress;
+    /** Forward proxy: HTTP_PROXY / HTTPS_PROXY (absolute-form requests and CONNECT). */
+    forward: ListenAddress;
+    admin: ListenAddress;
+    /** Transparent TLS (DNS override or redirect): certificate chosen by SNI. Off unless set. */
+    transparent: ListenAddress | null;
+  };
   data_dir: string;
   /** Provider host → origin that is dialled instead (tests, benchmarks, a corporate relay). */
   upstreams: Record<string, string>;
@@ -44,6 +51,44 @@ export interface Config {
     shutdown_grace_ms: number;
     /** Keep-alive connections per upstream origin. */
     connections_per_origin: number;
+  };
+  /** Certificates: the interception CA, TLS on the gateway, trust for upstreams. */
+  tls: {
+    /** Enterprise CA certificate and key (PEM); both unset means Sluice's own CA under data_dir/ca, created on first run. */
+    ca_cert: string | null;
+    ca_key: string | null;
+    /** Intermediate certificates (PEM files) sent after each leaf, leaf-most first. */
+    ca_chain: string[];
+    /** Minted leaf contexts kept (LRU). */
+    leaf_cache: number;
+    /** A client that has not finished its TLS handshake by then is cut. */
+    handshake_timeout_ms: number;
+    /** Extra CA files trusted for upstream connections, besides Node's roots and the system bundle. */
+    upstream_ca: string[];
+    /** Serve the gateway over HTTPS with this certificate and key (PEM files). */
+    gateway_cert: string | null;
+    gateway_key: string | null;
+  };
+  /** What the forward proxy does with each CONNECT target. */
+  interception: {
+    /** Host patterns terminated and inspected besides the known AI hosts. */
+    intercept: string[];
+    /** Host patterns passed through blind even when they are AI hosts (certificate-pinning apps). */
+    tunnel: string[];
+    /** Host patterns refused with 403. Deny wins over tunnel, tunnel over intercept. */
+    deny: string[];
+    /** Hosts that are neither AI nor listed: tunnelled (visibility of AI first) or denied. */
+    unknown: 'tunnel' | 'deny';
+    /** CONNECT target ports allowed; anything else (25, 22, …) is refused. */
+    ports: number[];
+    /** CONNECT to an IP address names no host the registry can judge; refused unless allowed. */
+    allow_ip_literals: boolean;
+    proxy_auth: {
+      /** Refuse (407) clients without valid Proxy-Authorization. */
+      required: boolean;
+      /** user → hex SHA-256 of the password. Empty: the user name is taken as an unverified identity. */
+      users: Record<string, string>;
+    };
   };
   /** The detection engine (rule packs, worker pool). */
   detect: {
@@ -70,6 +115,7 @@ export function defaultConfig(): Config {
       proxy: { host: '127.0.0.1', port: 8080 },
       forward: { host: '127.0.0.1', port: 8081 },
       admin: { host: '127.0.0.1', port: 9090 },
+      transparent: null,
     },
     data_dir: './sluice-data',
     upstreams: {},
@@ -80,6 +126,25 @@ export function defaultConfig(): Config {
       max_inspect_bytes: 16 * 1024 * 1024,
       shutdown_grace_ms: 10_000,
       connections_per_origin: 128,
+    },
+    tls: {
+      ca_cert: null,
+      ca_key: null,
+      ca_chain: [],
+      leaf_cache: 1000,
+      handshake_timeout_ms: 10_000,
+      upstream_ca: [],
+      gateway_cert: null,
+      gateway_key: null,
+    },
+    interception: {
+      intercept: [],
+      tunnel: [],
+      deny: [],
+      unknown: 'tunnel',
+      ports: [443],
+      allow_ip_literals: false,
+      proxy_auth: { required: false, users: {} },
     },
     detect: {
       enabled: true,
@@ -151,6 +216,11 @@ const oneOf =
 const prefix: Check = (v) =>
   typeof v === 'string' && /^[a-z0-9][a-z0-9-]*$/.test(v) ? ok(v) : bad('expected a path segment of a-z, 0-9 and "-"');
 
+const sha256Hex: Check = (v) =>
+  typeof v === 'string' && /^[0-9a-f]{64}$/i.test(v)
+    ? ok(v.toLowerCase())
+    : bad('expected the hex SHA-256 of the password (printf %s "$PASSWORD" | sha256sum)');
+
 const value = (check: Check): Node => ({ kind: 'value', check });
 
 export const schema: Node = {
@@ -158,7 +228,7 @@ export const schema: Node = {
   fields: {
     listen: {
       kind: 'object',
-      fields: { proxy: value(address), forward: value(address), admin: value(address) },
+      fields: { proxy: value(address), forward: value(address), admin: value(address), transparent: value(address) },
     },
     data_dir: value(str),
     upstreams: { kind: 'map', key: hostPattern, value: origin },
@@ -193,6 +263,37 @@ export const schema: Node = {
         max_inspect_bytes: value(positiveInt(1024, 1 << 30)),
         shutdown_grace_ms: value(positiveInt(0, 600_000)),
         connections_per_origin: value(positiveInt(1, 10_000)),
+      },
+    },
+    tls: {
+      kind: 'object',
+      fields: {
+        ca_cert: value(str),
+        ca_key: value(str),
+        ca_chain: { kind: 'list', item: value(str) },
+        leaf_cache: value(positiveInt(1, 1_000_000)),
+        handshake_timeout_ms: value(positiveInt(100, 600_000)),
+        upstream_ca: { kind: 'list', item: value(str) },
+        gateway_cert: value(str),
+        gateway_key: value(str),
+      },
+    },
+    interception: {
+      kind: 'object',
+      fields: {
+        intercept: { kind: 'list', item: value(hostPattern) },
+        tunnel: { kind: 'list', item: value(hostPattern) },
+        deny: { kind: 'list', item: value(hostPattern) },
+        unknown: value(oneOf(['tunnel', 'deny'])),
+        ports: { kind: 'list', item: value(positiveInt(1, 65535)) },
+        allow_ip_literals: value(bool),
+        proxy_auth: {
+          kind: 'object',
+          fields: {
+            required: value(bool),
+            users: { kind: 'map', key: str, value: sha256Hex },
+          },
+        },
       },
     },
     detect: {

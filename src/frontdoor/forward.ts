@@ -1,22 +1,29 @@
-// Forward-proxy front door (HTTP_PROXY): absolute-form requests `POST http://host/path HTTP/1.1`.
-// Served by node:http because uWebSockets.js does not accept absolute-form request targets.
+// Forward-proxy front door (HTTP_PROXY / HTTPS_PROXY): absolute-form requests `POST http://host/path HTTP/1.1`
+// and CONNECT (handed to ConnectDoor). Served by node:http because uWebSockets.js accepts neither.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
 import type { Destination, DestinationRegistry } from '../destinations/registry';
-import { SluiceError, bodyTooLargeMessage } from '../errors';
-import { Exchange } from '../pipeline/exchange';
-import { forwardRequestHeaders } from '../pipeline/headers';
+import { SluiceError } from '../errors';
 import type { Relay } from '../pipeline/relay';
-import { NodeSink } from './node-sink';
+import type { ConnectDoor } from './connect';
+import { recordConnection } from './intercepted';
+import { sendSluiceError, serveNodeRequest } from './node-request';
+import { PROXY_AUTH_CHALLENGE, type ProxyAuth } from './proxy-auth';
 
 export interface ForwardOptions {
   registry: DestinationRegistry;
   relay: Relay;
   maxRequestBytes: number;
+  auth: ProxyAuth;
+  /** CONNECT handling; without it CONNECT is refused. */
+  connect?: ConnectDoor;
 }
+
+/** First byte of a TLS record carrying a handshake (RFC 8446 §5.1): a ClientHello sent to this plain port. */
+const TLS_HANDSHAKE = 0x16;
 
 export class ForwardProxy {
   private readonly server: Server;
@@ -31,18 +38,15 @@ export class ForwardProxy {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      // HTTPS through this port needs TLS interception; until then refuse plainly, not silently.
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (opts.connect) {
+        opts.connect.handle(req, socket, head);
+        return;
+      }
       socket.on('error', () => undefined);
-      socket.end(
-        'HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n' +
-          JSON.stringify({ error: { code: 'SLUICE_BAD_REQUEST', message: 'CONNECT tunnelling is not enabled on this listener; use the gateway prefixes' } }),
-      );
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     });
-    this.server.on('clientError', (_err, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
-    });
+    this.server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket) => this.clientError(err, socket));
   }
 
   listen(addr: ListenAddress): Promise<number> {
@@ -59,72 +63,85 @@ export class ForwardProxy {
 
   stopAccepting(): void {
     this.draining = true;
+    this.opts.connect?.stopAccepting();
     this.server.close();
     this.server.closeIdleConnections();
   }
 
   close(): void {
     this.stopAccepting();
+    this.opts.connect?.close();
     for (const s of this.sockets) s.destroy();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const t0 = performance.now();
-    const sink = new NodeSink(res);
     let url: URL;
     try {
       if (!/^http:\/\//i.test(req.url ?? '')) throw new Error('not absolute-form');
       url = new URL(req.url!);
     } catch {
-      sink.sendWhole(
+      sendSluiceError(
+        res,
         400,
-        ['content-type', 'application/json'],
-        JSON.stringify({
-          error: {
-            code: 'SLUICE_BAD_REQUEST',
-            message: 'this listener is the forward proxy: send absolute-form requests (http://host/path) or use the gateway listener',
-          },
-        }),
+        'SLUICE_BAD_REQUEST',
+        'this listener is the forward proxy: send absolute-form requests (http://host/path), CONNECT host:443, or use the gateway listener',
       );
       return;
     }
+    const auth = this.opts.auth.check(req.headers['proxy-authorization']);
+    if (!auth.ok) {
+      sendSluiceError(res, 407, 'SLUICE_PROXY_AUTH', auth.message, PROXY_AUTH_CHALLENGE);
+      return;
+    }
     const dest = this.plainHttpDestination(url.host);
-    const clientAddress = req.socket.remoteAddress ?? '';
-    // Host upstream: the provider host for known destinations; for an unknown host, what the client
-    // addressed (url.host keeps a non-default port, which RFC 9110 §7.2 requires in Host).
-    const fwd = forwardRequestHeaders(req.rawHeaders, dest.tier === 'unknown' ? url.host : dest.host, clientAddress);
-    const x = new Exchange(
-      'forward',
-      dest,
-      { method: (req.method ?? 'GET').toUpperCase(), path: url.pathname, query: url.search.slice(1), contentType: fwd.contentType },
-      clientAddress,
-      fwd.sluice,
+    serveNodeRequest(
+      req,
+      res,
       t0,
+      {
+        frontDoor: 'forward',
+        destination: dest,
+        path: url.pathname,
+        query: url.search.slice(1),
+        // Host upstream: the provider host for known destinations; for an unknown host, what the client
+        // addressed (url.host keeps a non-default port, which RFC 9110 §7.2 requires in Host).
+        upstreamHost: dest.tier === 'unknown' ? url.host : dest.host,
+        clientAddress: req.socket.remoteAddress ?? '',
+        identity: auth.identity,
+      },
+      { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
     );
-    x.requestEncoding = fwd.contentEncoding;
-    const call = this.opts.relay.open(x, sink);
-    const max = this.opts.maxRequestBytes;
-    if (this.draining) return call.reject('SLUICE_SHUTTING_DOWN', 'Sluice is shutting down and takes no new requests');
-    if (fwd.contentLength > max) return call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(fwd.contentLength, max));
+  }
 
-    const parts: Buffer[] = [];
-    let received = 0;
-    let rejected = false;
-    req.on('data', (chunk: Buffer) => {
-      if (rejected) return;
-      received += chunk.length;
-      if (received > max) {
-        rejected = true;
-        call.reject('SLUICE_BODY_TOO_LARGE', bodyTooLargeMessage(received, max));
-        req.resume();
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => {
-      if (!rejected) call.start(fwd.headers, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-    });
-    req.on('error', () => undefined);
+  /** Unparseable input: answered when the client can read HTTP, recorded either way. */
+  private clientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+    const t0 = performance.now();
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let message = `unparseable request: ${err.message}`;
+    if (err.rawPacket?.[0] === TLS_HANDSHAKE) {
+      // The client speaks TLS to the plain port (HTTPS_PROXY=https://…); an HTTP answer would be noise to it.
+      message = 'a TLS ClientHello arrived on the plain-HTTP proxy port; set the proxy URL to http://, not https://';
+      status = 0;
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      message = 'request header block exceeds the 16 KiB limit';
+    }
+    const destination = this.opts.registry.byHost('invalid.invalid');
+    recordConnection(this.opts.relay, { frontDoor: 'forward', destination, clientAddress: socket.remoteAddress ?? '', identity: null }, 'rejected', { code: 'SLUICE_BAD_REQUEST', message }, t0);
+    if (status === 0) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: { code: 'SLUICE_BAD_REQUEST', type: 'sluice_error', message } });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\n` +
+        `x-sluice-error: SLUICE_BAD_REQUEST\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
 
   /** Plain HTTP to a host Sluice does not know stays plain HTTP; AI providers are only served over TLS. */

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
 import type { DestinationRegistry } from '../destinations/registry';
 import { SluiceError, bodyTooLargeMessage } from '../errors';
-import { App, closeApp, closeListenSocket, listenPort, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../http/uws';
+import { App, SSLApp, closeApp, closeListenSocket, listenPort, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../http/uws';
 import { Exchange } from '../pipeline/exchange';
 import { forwardRequestHeaders } from '../pipeline/headers';
 import type { Relay } from '../pipeline/relay';
@@ -15,6 +15,8 @@ export interface GatewayOptions {
   registry: DestinationRegistry;
   relay: Relay;
   maxRequestBytes: number;
+  /** Serve HTTPS with these PEM files (checked readable and matching before this is built). */
+  tls?: { cert: string; key: string };
 }
 
 export class Gateway {
@@ -39,7 +41,7 @@ export class Gateway {
         prefixes: opts.registry.prefixes(),
       },
     });
-    this.app = App();
+    this.app = opts.tls ? SSLApp({ cert_file_name: opts.tls.cert, key_file_name: opts.tls.key }) : App();
     this.app.any('/*', (res, req) => this.handle(res, req));
   }
 

@@ -5,6 +5,7 @@ import uws = require('@trufflesuite/uws-js-unofficial');
 export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 
 export const App = uws.App;
+export const SSLApp = uws.SSLApp;
 
 /** Port a listen socket is bound to (useful after listening on port 0). */
 export function listenPort(socket: uws.us_listen_socket): number {

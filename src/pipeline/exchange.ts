@@ -6,7 +6,8 @@ import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
 import type { ParsedRequest, ParsedResponse, RequestInfo, ResponseParser } from '../providers/types';
 
-export type FrontDoor = 'gateway' | 'forward';
+/** gateway: base URL; forward: absolute-form HTTP; connect: CONNECT (intercepted, tunnelled or denied); transparent: TLS by SNI. */
+export type FrontDoor = 'gateway' | 'forward' | 'connect' | 'transparent';
 
 /** What policy decided; `allow` until a stage says otherwise. */
 export interface Decision {
@@ -25,12 +26,17 @@ export type Outcome =
   | 'upstream_error'
   | 'upstream_aborted'
   | 'client_aborted'
-  | 'cut_at_shutdown'; // still running when the shutdown grace period ended
+  | 'cut_at_shutdown' // still running when the shutdown grace period ended
+  | 'tunnelled' // CONNECT passed through blind: destination and byte counts only
+  | 'denied' // CONNECT or SNI refused by interception config or as bad input
+  | 'client_tls_failed'; // the client's TLS handshake with Sluice failed (pinning, untrusted CA, timeout)
 
 /** Who is calling; filled by identity stages (signed header, mTLS, API-key fingerprint). */
 export interface Identity {
   subject: string;
   source: 'header' | 'mtls' | 'api_key' | 'proxy_auth';
+  /** False when nothing proved the claim (a proxy user name without configured passwords). */
+  verified: boolean;
   attributes?: Record<string, string>;
 }
 

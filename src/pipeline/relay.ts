@@ -270,6 +270,15 @@ export class Relay {
     }
   }
 
+  /**
+   * Completes an exchange that never carried an HTTP request through the relay (a tunnel, a denied
+   * CONNECT, a failed client handshake), so later stages record it like any other.
+   */
+  record(x: Exchange): void {
+    x.tEnd = performance.now();
+    this.pipeline.complete(x);
+  }
+
   complete(call: Call): void {
     const x = call.x;
     x.tEnd = performance.now();

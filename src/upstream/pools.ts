@@ -1,12 +1,15 @@
 // Upstream connections: one keep-alive undici Pool per origin, created on first use.
-// Timeouts come from limits.upstream_timeout_ms; TLS verifies against Node's trust store.
+// Timeouts come from limits.upstream_timeout_ms; TLS verifies against the trust built in trust.ts.
 
 import { isIP } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 
 export interface UpstreamOptions {
   connectionsPerOrigin: number;
   timeoutMs: number;
+  /** Roots upstream certificates are verified against (trust.ts); Node's defaults when absent. */
+  trust?: SecureContext;
 }
 
 export class Upstreams {
@@ -30,7 +33,10 @@ export class Upstreams {
         keepAliveMaxTimeout: 120_000,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
-        connect: { timeout: Math.min(this.opts.timeoutMs, 30_000) },
+        connect: {
+          timeout: Math.min(this.opts.timeoutMs, 30_000),
+          ...(this.opts.trust ? { secureContext: this.opts.trust } : {}),
+        },
       });
       this.pools.set(origin, pool);
       const host = new URL(origin).hostname;

@@ -1,0 +1,165 @@
+// HTTP inside terminated TLS: requests decrypted from CONNECT tunnels and transparent connections
+// go through one internal node:http server into the shared Relay, like every other front door.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import type { Destination } from '../destinations/registry';
+import type { ErrorCode } from '../errors';
+import { Exchange, type FrontDoor, type Identity, type Outcome } from '../pipeline/exchange';
+import type { Relay } from '../pipeline/relay';
+import { sendSluiceError, serveNodeRequest } from './node-request';
+
+/** What the connection was opened for: every request on it is judged against this. */
+export interface InterceptedConnection {
+  frontDoor: FrontDoor;
+  destination: Destination;
+  /** Host the client's certificate was minted for (CONNECT target or SNI). */
+  host: string;
+  /** Port the client asked for; requests must name it in Host when it is not 443. */
+  port: number;
+  clientAddress: string;
+  identity: Identity | null;
+}
+
+export interface InterceptedOptions {
+  relay: Relay;
+  maxRequestBytes: number;
+  /** Idle keep-alive connections are closed after this long. */
+  idleTimeoutMs: number;
+}
+
+const CONNECT_INFO = Object.freeze({ method: 'CONNECT', path: '', query: '', contentType: '' });
+
+/**
+ * Records a connection-level event that carries no HTTP exchange (a tunnel, a refusal, a failed
+ * handshake) through the pipeline's completion stages, so audit and signals see it like any exchange.
+ */
+export function recordConnection(
+  relay: Relay,
+  c: Omit<InterceptedConnection, 'host' | 'port'>,
+  outcome: Outcome,
+  error: { code: ErrorCode; message: string } | null,
+  t0: number,
+  bytes?: { up: number; down: number },
+): Exchange {
+  const x = new Exchange(c.frontDoor, c.destination, CONNECT_INFO, c.clientAddress, [], t0);
+  x.identity = c.identity;
+  x.outcome = outcome;
+  if (error) {
+    x.fail(error.code, error.message);
+    if (outcome === 'denied') x.block('interception', error.message);
+  }
+  if (bytes) {
+    x.requestBytes = bytes.up;
+    x.responseBytes = bytes.down;
+  }
+  relay.record(x);
+  return x;
+}
+
+export class InterceptedHttp {
+  private readonly server: Server;
+  private readonly opts: InterceptedOptions;
+  private readonly connections = new WeakMap<object, InterceptedConnection>();
+  private readonly sockets = new Set<TLSSocket>();
+  /** Sockets with a request in progress: a drain lets them finish. */
+  private readonly busy = new Set<object>();
+  private draining = false;
+
+  constructor(opts: InterceptedOptions) {
+    this.opts = opts;
+    this.server = createServer({ requireHostHeader: false, keepAliveTimeout: opts.idleTimeoutMs }, (req, res) => this.handle(req, res));
+    this.server.on('clientError', (err: Error & { code?: string }, socket) => {
+      const c = this.connections.get(socket);
+      if (c && err.code !== 'ECONNRESET') {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+        recordConnection(opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message: `unparseable request inside the tunnel to ${c.host}: ${err.message}` }, performance.now());
+        if (socket.writable) {
+          socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+          return;
+        }
+      }
+      socket.destroy();
+    });
+  }
+
+  /** Serves HTTP/1.1 on a socket whose handshake has completed. */
+  accept(socket: TLSSocket, c: InterceptedConnection): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.connections.set(socket, c);
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    // The internal server never listens, so node's header and request timers are not armed: idle sockets go here.
+    socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
+    this.server.emit('connection', socket);
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  stopAccepting(): void {
+    this.draining = true;
+    // Idle keep-alive connections go now; busy ones finish their exchange (the relay drains them).
+    for (const s of this.sockets) if (!this.busy.has(s)) s.destroy();
+  }
+
+  close(): void {
+    this.draining = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = performance.now();
+    const c = this.connections.get(req.socket);
+    if (!c) {
+      res.destroy();
+      return;
+    }
+    const socket = req.socket;
+    this.busy.add(socket);
+    res.once('close', () => this.busy.delete(socket));
+    if (this.draining) res.shouldKeepAlive = false;
+    const target = req.url ?? '/';
+    // Origin-form only: an absolute URL inside a tunnel could name another host than the certificate covers.
+    if (target[0] !== '/') {
+      sendSluiceError(res, 400, 'SLUICE_BAD_REQUEST', `requests inside a tunnel to ${c.host} use origin-form targets (/path), not "${target.slice(0, 100)}"`);
+      return;
+    }
+    const hostHeader = (req.headers.host ?? '').toLowerCase();
+    if (hostHeader && !sameAuthority(hostHeader, c.host, c.port)) {
+      // Domain fronting: the connection was judged for one host, the request names another.
+      sendSluiceError(res, 421, 'SLUICE_MISDIRECTED', `this connection was opened for ${c.host}; a request for "${hostHeader.slice(0, 255)}" needs its own connection`);
+      recordConnection(this.opts.relay, c, 'rejected', { code: 'SLUICE_MISDIRECTED', message: `Host "${hostHeader.slice(0, 255)}" inside a tunnel to ${c.host}` }, t0);
+      return;
+    }
+    const q = target.indexOf('?');
+    serveNodeRequest(
+      req,
+      res,
+      t0,
+      {
+        frontDoor: c.frontDoor,
+        destination: c.destination,
+        path: q < 0 ? target : target.slice(0, q),
+        query: q < 0 ? '' : target.slice(q + 1),
+        upstreamHost: c.destination.tier === 'unknown' && c.port !== 443 ? `${c.host}:${c.port}` : c.destination.host,
+        clientAddress: c.clientAddress,
+        identity: c.identity,
+      },
+      { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
+    );
+  }
+}
+
+function sameAuthority(hostHeader: string, host: string, port: number): boolean {
+  if (hostHeader === host) return port === 443;
+  const v6 = host.includes(':');
+  const bare = v6 ? `[${host}]` : host;
+  if (hostHeader === bare) return port === 443;
+  return hostHeader === `${bare}:${port}`;
+}
