@@ -174,9 +174,21 @@ export class CertificateAuthority {
     return { ...this.#stats, cached: this.#cache.size };
   }
 
+  /**
+   * A leaf for `host` as PEM (certificate chain and the shared leaf key), uncached: for servers that take
+   * files, such as the gateway over HTTPS in tests and benchmarks.
+   */
+  issue(host: string): { cert: string; key: string } {
+    return { cert: this.#leafPem(host.toLowerCase()), key: this.#leafKeyPem };
+  }
+
   // Synchronous work (one signature, one context); async so callers treat cached and fresh leaves alike.
   async #mint(host: string): Promise<SecureContext> {
     this.#stats.mints++;
+    return createSecureContext({ cert: this.#leafPem(host), key: this.#leafKeyPem });
+  }
+
+  #leafPem(host: string): string {
     const now = Date.now();
     const ip = isIP(host);
     const san = ip ? tlv(0x87, ipBytes(host, ip)) : tlv(0x82, Buffer.from(host, 'ascii'));
@@ -185,7 +197,7 @@ export class CertificateAuthority {
     const notAfter = new Date(Math.min(now + LEAF_DAYS * DAY, this.#issuerNotAfter));
     const tbs = tbsCertificate(this.#issuer, subject, new Date(now - CLOCK_SKEW_MS), notAfter, this.#leafSpki, extensions, this.#signatureAlgorithm);
     const der = signCertificate(tbs, this.#signingKey);
-    return createSecureContext({ cert: `${pemBlock('CERTIFICATE', der)}${this.#chainPem}`, key: this.#leafKeyPem });
+    return `${pemBlock('CERTIFICATE', der)}${this.#chainPem}`;
   }
 }
 
