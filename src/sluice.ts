@@ -3,7 +3,7 @@
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Config } from './config/schema';
 import { InterceptionPolicy } from './destinations/interception';
 import { SluiceError } from './errors';
@@ -72,7 +72,7 @@ async function loadCa(config: Config): Promise<{ ca: CertificateAuthority; paths
   }
   let paths: CaPaths;
   if (ca_cert !== null && ca_key !== null) {
-    paths = { cert: ca_cert, key: ca_key };
+    paths = { cert: resolve(ca_cert), key: resolve(ca_key) };
   } else {
     paths = caPaths(config.data_dir);
     const exists = await readFile(paths.cert).then(
@@ -100,6 +100,10 @@ async function checkGatewayTls(config: Config): Promise<{ cert: string; key: str
 
 export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const { config } = opts;
+  // Certificates first: a bad file stops the start before anything is running.
+  const { ca, paths: caFiles } = await loadCa(config);
+  const gatewayTls = await checkGatewayTls(config);
+  const trust = await loadUpstreamTrust(config.tls.upstream_ca);
   // Rules load and compile before any port opens: a bad pack stops the start instead of serving uninspected.
   const inspector = config.detect.enabled
     ? await Inspector.start({
@@ -112,9 +116,6 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
         cacheDir: join(config.data_dir, 'cache'),
       })
     : undefined;
-  const { ca, paths: caFiles } = await loadCa(config);
-  const gatewayTls = await checkGatewayTls(config);
-  const trust = await loadUpstreamTrust(config.tls.upstream_ca);
   const registry = new DestinationRegistry(config);
   const pipeline = new Pipeline([new AdapterStage(config.limits.max_inspect_bytes), ...(opts.stages ?? [])]);
   const upstreams = new Upstreams({

@@ -1,11 +1,18 @@
-// Graceful shutdown of a running Sluice: in-flight exchanges finish, new ones are refused,
-// and what outlives the grace period is cut and recorded.
+// Starting and stopping a running Sluice: graceful shutdown (in-flight exchanges finish, new ones are refused,
+// what outlives the grace period is cut and recorded) and the certificates it loads at start.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
+import type { Config } from '../src/config/schema';
+import { curlThrough } from './fixtures/curl';
 import { mockReplyText } from './fixtures/mock-provider';
 import { startHarness, type Harness } from './fixtures/harness';
+import { httpOver, openTunnel, testCa, tlsOver } from './fixtures/tls';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -198,4 +205,87 @@ test('stop() with nothing in flight returns at once and is idempotent', async ()
   assert.ok(Date.now() - t0 < 1000);
   assert.equal(await tryConnect(h.sluice.gatewayUrl), 'ECONNREFUSED');
   assert.equal(await tryConnect(h.sluice.adminUrl), 'ECONNREFUSED');
+});
+
+// ----------------------------------------------------------------------------------------------
+// Certificates at start: Sluice's own CA on first run, an enterprise CA from config, the gateway over HTTPS.
+
+test('first start creates the CA under data_dir; an enterprise CA from tls.ca_cert/ca_key is used instead when set', async () => {
+  h = await startHarness();
+  const own = h.sluice.caCert;
+  assert.equal(own, join(h.sluice.config.data_dir, 'ca', 'ca.pem'));
+  assert.equal(statSync(join(h.sluice.config.data_dir, 'ca', 'ca-key.pem')).mode & 0o777, 0o600);
+  await h.close();
+
+  // A realistic enterprise setup: Sluice signs with an intermediate; clients trust only the root.
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-enterprise-'));
+  try {
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    const ext = (lines: string) => {
+      writeFileSync(join(dir, 'ext.cnf'), lines);
+      return join(dir, 'ext.cnf');
+    };
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '30',
+      '-subj', '/CN=Example Corp Root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'proxy.key', '-out', 'proxy.csr', '-subj', '/CN=Example Corp Proxy CA');
+    ssl('x509', '-req', '-in', 'proxy.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-out', 'proxy.pem', '-days', '30',
+      '-extfile', ext('basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n'));
+    h = await startHarness('', (c) => {
+      c.tls.ca_cert = join(dir, 'proxy.pem');
+      c.tls.ca_key = join(dir, 'proxy.key');
+    });
+    assert.equal(h.sluice.caCert, join(dir, 'proxy.pem'));
+    assert.ok(!existsSync(join(h.sluice.config.data_dir, 'ca')), 'no CA of its own is created');
+    const t = await tlsOver(await openTunnel(h.sluice.ports.forward, 'api.openai.com:443'), 'api.openai.com', readFileSync(join(dir, 'root.pem'), 'utf8'));
+    const chain = t.getPeerCertificate(true);
+    assert.equal(chain.issuer.CN, 'Example Corp Proxy CA');
+    assert.equal(chain.issuerCertificate.issuer.CN, 'Example Corp Root', 'the intermediate is sent with the leaf');
+    assert.match(await httpOver(t, 'GET /v1/models HTTP/1.1\r\nhost: api.openai.com'), /^HTTP\/1\.1 \d{3} /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the gateway serves HTTPS with tls.gateway_cert/gateway_key (curl --cacert)', async () => {
+  const ca = await testCa('Gateway Issuer');
+  try {
+    const files = ca.issueFiles('127.0.0.1');
+    h = await startHarness('', (c) => {
+      c.tls.gateway_cert = files.cert;
+      c.tls.gateway_key = files.key;
+    });
+    assert.match(h.sluice.gatewayUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const r = await curlThrough(null, ['--cacert', ca.certPath, `${h.sluice.gatewayUrl}/openai/v1/chat/completions`, '-H', 'content-type: application/json', '--data-binary', streamBody('over https').replace('"stream":true', '"stream":false')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.body).choices[0].message.content, mockReplyText('over https'));
+    assert.equal((await h.nextExchange()).frontDoor, 'gateway');
+  } finally {
+    ca.cleanup();
+  }
+});
+
+test('certificate config mistakes stop the start with an error naming the setting', async () => {
+  const ca = await testCa('Mismatch');
+  const other = await testCa('Other');
+  try {
+    const a = ca.issueFiles('127.0.0.1');
+    const keyOfOther = other.certPath.replace(/ca\.pem$/, 'ca-key.pem');
+    const cases: Array<[(c: Config) => void, RegExp]> = [
+      [(c) => void (c.tls.ca_cert = ca.certPath), /tls\.ca_cert and tls\.ca_key go together/],
+      [(c) => Object.assign(c.tls, { ca_cert: ca.certPath, ca_key: keyOfOther }), /CA key .* is unusable: the key does not belong/],
+      [(c) => Object.assign(c.tls, { gateway_cert: a.cert, gateway_key: keyOfOther }), /tls\.gateway_cert .*: the key does not belong to the certificate/],
+      [(c) => void (c.tls.upstream_ca = ['/nonexistent/ca.pem']), /tls\.upstream_ca: cannot read \/nonexistent\/ca\.pem/],
+      [(c) => void (c.tls.upstream_ca = [a.key]), /holds no PEM certificate/],
+    ];
+    for (const [mutate, message] of cases) {
+      await assert.rejects(startHarness('', mutate), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'SLUICE_CONFIG_INVALID');
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  } finally {
+    ca.cleanup();
+    other.cleanup();
+  }
 });

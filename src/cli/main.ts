@@ -2,7 +2,7 @@
 // Later subcommands (scan, rules, verify, tail, report, ca) register in COMMANDS.
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load';
 import { defaultConfig, type Config } from '../config/schema';
 import { SluiceError } from '../errors';
@@ -125,6 +125,8 @@ async function start(configPath: string | undefined): Promise<void> {
     gateway: sluice.gatewayUrl,
     forward_proxy: sluice.forwardUrl,
     admin: sluice.adminUrl,
+    ...(sluice.ports.transparent ? { transparent: `${config.listen.transparent!.host}:${sluice.ports.transparent}` } : {}),
+    ca: sluice.caCert,
     detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
     ...(sluice.inspector ? { rules_compiled: sluice.inspector.stats().compiled } : {}),
   });
@@ -249,8 +251,10 @@ async function ca(args: Parsed): Promise<void> {
     process.stdout.write(`${paths.cert}\n`);
     return;
   }
-  const paths = caPaths(config.data_dir);
-  await CertificateAuthority.load(paths); // proves the pair loads before anyone is told to trust it
+  // An enterprise CA from the config is what clients trust then; otherwise Sluice's own under data_dir.
+  const { ca_cert, ca_key } = config.tls;
+  const paths = ca_cert && ca_key ? { cert: resolve(ca_cert), key: resolve(ca_key) } : caPaths(config.data_dir);
+  await CertificateAuthority.load(paths, { chain: config.tls.ca_chain }); // proves the pair loads before anyone is told to trust it
   process.stdout.write(`${paths.cert}\n`);
 }
 

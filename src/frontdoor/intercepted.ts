@@ -16,8 +16,11 @@ export interface InterceptedConnection {
   destination: Destination;
   /** Host the client's certificate was minted for (CONNECT target or SNI). */
   host: string;
-  /** Port the client asked for; requests must name it in Host when it is not 443. */
-  port: number;
+  /**
+   * Port the client asked for (CONNECT); requests must name it in Host when it is not 443. Null in transparent
+   * mode, where a redirect may have changed the port the client addressed: any port in Host is accepted.
+   */
+  port: number | null;
   clientAddress: string;
   identity: Identity | null;
 }
@@ -147,7 +150,7 @@ export class InterceptedHttp {
         destination: c.destination,
         path: q < 0 ? target : target.slice(0, q),
         query: q < 0 ? '' : target.slice(q + 1),
-        upstreamHost: c.destination.tier === 'unknown' && c.port !== 443 ? `${c.host}:${c.port}` : c.destination.host,
+        upstreamHost: c.destination.tier === 'unknown' && c.port !== null && c.port !== 443 ? `${c.host}:${c.port}` : c.destination.host,
         clientAddress: c.clientAddress,
         identity: c.identity,
       },
@@ -156,10 +159,9 @@ export class InterceptedHttp {
   }
 }
 
-function sameAuthority(hostHeader: string, host: string, port: number): boolean {
-  if (hostHeader === host) return port === 443;
-  const v6 = host.includes(':');
-  const bare = v6 ? `[${host}]` : host;
-  if (hostHeader === bare) return port === 443;
+function sameAuthority(hostHeader: string, host: string, port: number | null): boolean {
+  const bare = host.includes(':') ? `[${host}]` : host;
+  if (hostHeader === host || hostHeader === bare) return port === null || port === 443;
+  if (port === null) return hostHeader.startsWith(`${bare}:`) && /^\d{1,5}$/.test(hostHeader.slice(bare.length + 1));
   return hostHeader === `${bare}:${port}`;
 }

@@ -76,6 +76,6 @@ export class TransparentDoor {
       recordConnection(relay, base, outcome, { code, message: `${r.reason}: ${r.message}` }, t0);
       return;
     }
-    this.opts.intercepted.accept(r.socket, { ...base, host, port: 443 });
+    this.opts.intercepted.accept(r.socket, { ...base, host, port: null });
   }
 }

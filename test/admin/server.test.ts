@@ -1,4 +1,4 @@
-// Admin listener: liveness, readiness (including while draining), unknown paths and methods.
+// Admin listener: liveness, readiness (including while draining), stats, unknown paths and methods.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startHarness, type Harness } from '../fixtures/harness';
@@ -34,7 +34,17 @@ test('an unknown path → 404 listing the endpoints', async () => {
   const res = await fetch(admin('/metrics'));
   assert.equal(res.status, 404);
   const j = (await res.json()) as { error: string; endpoints: string[] };
-  assert.deepEqual(j.endpoints, ['/healthz', '/readyz']);
+  assert.deepEqual(j.endpoints, ['/healthz', '/readyz', '/stats']);
+});
+
+test('/stats reports interception and detection counters as JSON', async () => {
+  const res = await fetch(admin('/stats'));
+  assert.equal(res.status, 200);
+  const j = (await res.json()) as { in_flight: number; interception: { handshakes: number; leaves: { mints: number } }; detection: unknown };
+  assert.equal(j.in_flight, 0);
+  assert.equal(typeof j.interception.handshakes, 'number');
+  assert.equal(typeof j.interception.leaves.mints, 'number');
+  assert.equal(j.detection, null, 'detection is off in the harness');
 });
 
 test('POST → 405 with Allow', async () => {
