@@ -139,6 +139,7 @@ export class ConnectDoor {
     }
     const upstream = netConnect({ host: dialHost, port: dialPort });
     let established = false;
+    let clientGone = false;
     let done = false;
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })), this.opts.connectTimeoutMs);
     const finish = (err: Error | null) => {
@@ -147,6 +148,11 @@ export class ConnectDoor {
       clearTimeout(timer);
       this.tunnels.delete(client);
       this.tunnels.delete(upstream);
+      if (!established && clientGone) {
+        upstream.destroy();
+        recordConnection(this.opts.relay, base, 'client_aborted', { code: 'SLUICE_CLIENT_ABORTED', message: `client left before ${host}:${port} answered` }, t0);
+        return;
+      }
       if (!established) {
         const code = upstreamErrorCode(err);
         const message = describeUpstreamError(err, `${host}:${port}`);
@@ -174,7 +180,10 @@ export class ConnectDoor {
     });
     upstream.on('error', (err) => finish(err));
     upstream.on('close', () => finish(null));
-    client.on('close', () => finish(null));
+    client.on('close', () => {
+      clientGone = true;
+      finish(null);
+    });
   }
 
   private isSelf(host: string, port: number): boolean {

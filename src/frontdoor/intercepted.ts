@@ -96,8 +96,11 @@ export class InterceptedHttp {
     this.connections.set(socket, c);
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    // The internal server never listens, so node's header and request timers are not armed: idle sockets go here.
-    socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
+    // The internal server never listens, so node's connection timers are not armed: idle sockets go here. A socket
+    // with a request in flight stays, however long the provider thinks before its first byte.
+    socket.setTimeout(this.opts.idleTimeoutMs, () => {
+      if (!this.busy.has(socket)) socket.destroy();
+    });
     this.server.emit('connection', socket);
   }
 
