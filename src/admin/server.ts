@@ -2,9 +2,8 @@
 // Kept on node:http, apart from the data path, so a saturated proxy port never hides health.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/schema';
-import { SluiceError } from '../errors';
+import { listenOn } from '../http/listen';
 
 export interface AdminState {
   /** True while the proxy accepts new exchanges. */
@@ -40,15 +39,7 @@ export class AdminServer {
   }
 
   listen(addr: ListenAddress): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(new SluiceError('SLUICE_LISTEN_FAILED', `admin cannot listen on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
-      this.server.once('error', onError);
-      this.server.listen(addr.port, addr.host, () => {
-        this.server.off('error', onError);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, addr, 'admin');
   }
 
   close(): Promise<void> {

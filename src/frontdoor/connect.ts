@@ -6,12 +6,11 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { InterceptionPolicy } from '../destinations/interception';
-import type { Destination, DestinationRegistry } from '../destinations/registry';
+import type { DestinationRegistry } from '../destinations/registry';
 import { ErrorCodes, describeUpstreamError, upstreamErrorCode, type ErrorCode } from '../errors';
-import type { Identity } from '../pipeline/exchange';
 import type { Relay } from '../pipeline/relay';
 import type { TlsTerminator } from '../tls/terminate';
-import { recordConnection, type InterceptedHttp } from './intercepted';
+import { recordConnection, type InterceptedConnection, type InterceptedHttp } from './intercepted';
 import { PROXY_AUTH_CHALLENGE, type ProxyAuth } from './proxy-auth';
 
 export interface ConnectOptions {
@@ -27,6 +26,9 @@ export interface ConnectOptions {
   selfHosts: readonly string[];
   connectTimeoutMs: number;
 }
+
+/** Who asked for which destination: what every record of this CONNECT carries. */
+type ConnectionBase = Omit<InterceptedConnection, 'host' | 'port'>;
 
 /** `host:port`, `[v6]:port`: RFC 9110 §9.3.6 authority-form. */
 const AUTHORITY = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_](?:[a-z0-9_.-]{0,252}))):(\d{1,5})$/i;
@@ -63,7 +65,7 @@ export class ConnectDoor {
     const host = (m?.[1] ?? m?.[2] ?? '').toLowerCase();
     const port = m ? Number(m[3]) : 0;
     const destination = this.opts.registry.byHost(m ? target.toLowerCase() : 'invalid.invalid');
-    const base = { frontDoor: 'connect' as const, destination, clientAddress, identity: null as Identity | null };
+    const base: ConnectionBase = { frontDoor: 'connect', destination, clientAddress, identity: null };
     const refuse = (status: number, code: ErrorCode, message: string, extra: readonly string[] = []) => {
       writeRefusal(socket, status, code, message, extra);
       recordConnection(this.opts.relay, base, 'denied', { code, message }, t0);
@@ -81,9 +83,9 @@ export class ConnectDoor {
     }
     const decision = this.opts.policy.decide(host, port);
     if (decision.action === 'deny') return refuse(403, 'SLUICE_CONNECT_DENIED', `CONNECT to ${host}:${port} is denied: ${decision.reason}`);
-    if (decision.action === 'tunnel') return this.tunnel(socket, head, host, port, decision.destination, base, t0);
+    if (decision.action === 'tunnel') return this.tunnel(socket, head, host, port, base, t0);
     socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
-    void this.intercept(socket, head, host, port, decision.destination, base, t0);
+    void this.intercept(socket, head, host, port, base, t0);
   }
 
   stopAccepting(): void {
@@ -104,8 +106,7 @@ export class ConnectDoor {
     head: Buffer,
     host: string,
     port: number,
-    destination: Destination,
-    base: { frontDoor: 'connect'; destination: Destination; clientAddress: string; identity: Identity | null },
+    base: ConnectionBase,
     t0: number,
   ): Promise<void> {
     const terminator = this.opts.terminator;
@@ -115,7 +116,7 @@ export class ConnectDoor {
       recordConnection(this.opts.relay, base, 'client_tls_failed', { code: 'SLUICE_CLIENT_TLS', message: `${r.reason}: ${r.message}` }, t0);
       return;
     }
-    this.opts.intercepted.accept(r.socket, { ...base, destination, host, port });
+    this.opts.intercepted.accept(r.socket, { ...base, host, port });
   }
 
   /** Blind pass-through: Sluice sees the destination and byte counts, never the content. */
@@ -124,12 +125,11 @@ export class ConnectDoor {
     head: Buffer,
     host: string,
     port: number,
-    destination: Destination,
-    base: { frontDoor: 'connect'; destination: Destination; clientAddress: string; identity: Identity | null },
+    base: ConnectionBase,
     t0: number,
   ): void {
     // `upstreams` overrides apply to tunnels too: they map a host to where it is really reached.
-    const dial = new URL(destination.origin);
+    const dial = new URL(base.destination.origin);
     const dialHost = dial.hostname.replace(/^\[|\]$/g, '');
     const dialPort = Number(dial.port) || (dial.protocol === 'http:' ? 80 : 443);
     if (this.isSelf(dialHost, dialPort)) {

@@ -2,11 +2,11 @@
 // and CONNECT (handed to ConnectDoor). Served by node:http because uWebSockets.js accepts neither.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
+import { listenOn } from '../http/listen';
 import type { Destination, DestinationRegistry } from '../destinations/registry';
-import { SluiceError } from '../errors';
 import type { Relay } from '../pipeline/relay';
 import type { ConnectDoor } from './connect';
 import { recordConnection } from './intercepted';
@@ -50,15 +50,7 @@ export class ForwardProxy {
   }
 
   listen(addr: ListenAddress): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(new SluiceError('SLUICE_LISTEN_FAILED', `forward proxy cannot listen on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
-      this.server.once('error', onError);
-      this.server.listen(addr.port, addr.host, () => {
-        this.server.off('error', onError);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, addr, 'forward proxy');
   }
 
   stopAccepting(): void {

@@ -64,17 +64,15 @@ export function recordConnection(
 export class InterceptedHttp {
   private readonly server: Server;
   private readonly opts: InterceptedOptions;
-  private readonly connections = new WeakMap<object, InterceptedConnection>();
+  private readonly connections = new WeakMap<object, Served>();
   private readonly sockets = new Set<TLSSocket>();
-  /** Sockets with a request in progress: a drain lets them finish. */
-  private readonly busy = new Set<object>();
   private draining = false;
 
   constructor(opts: InterceptedOptions) {
     this.opts = opts;
     this.server = createServer({ requireHostHeader: false, keepAliveTimeout: opts.idleTimeoutMs }, (req, res) => this.handle(req, res));
     this.server.on('clientError', (err: Error & { code?: string }, socket) => {
-      const c = this.connections.get(socket);
+      const c = this.connections.get(socket)?.connection;
       if (c && err.code !== 'ECONNRESET') {
         const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
         recordConnection(opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message: `unparseable request inside the tunnel to ${c.host}: ${err.message}` }, performance.now());
@@ -93,13 +91,14 @@ export class InterceptedHttp {
       socket.destroy();
       return;
     }
-    this.connections.set(socket, c);
+    const served = new Served(c);
+    this.connections.set(socket, served);
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    // The internal server never listens, so node's connection timers are not armed: idle sockets go here. A socket
-    // with a request in flight stays, however long the provider thinks before its first byte.
+    // Until the first request, a connection that sends nothing is cut here; after it, node's keep-alive timer
+    // (keepAliveTimeout) takes over between requests and none runs while a provider is still thinking.
     socket.setTimeout(this.opts.idleTimeoutMs, () => {
-      if (!this.busy.has(socket)) socket.destroy();
+      if (!served.busy) socket.destroy();
     });
     this.server.emit('connection', socket);
   }
@@ -111,7 +110,7 @@ export class InterceptedHttp {
   stopAccepting(): void {
     this.draining = true;
     // Idle keep-alive connections go now; busy ones finish their exchange (the relay drains them).
-    for (const s of this.sockets) if (!this.busy.has(s)) s.destroy();
+    for (const s of this.sockets) if (!this.connections.get(s)?.busy) s.destroy();
   }
 
   close(): void {
@@ -121,14 +120,15 @@ export class InterceptedHttp {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const t0 = performance.now();
-    const c = this.connections.get(req.socket);
-    if (!c) {
+    const served = this.connections.get(req.socket);
+    if (!served) {
       res.destroy();
       return;
     }
-    const socket = req.socket;
-    this.busy.add(socket);
-    res.once('close', () => this.busy.delete(socket));
+    const c = served.connection;
+    if (!served.requests++) req.socket.setTimeout(0);
+    served.busy = true;
+    res.on('close', served.idle);
     if (this.draining) res.shouldKeepAlive = false;
     const target = req.url ?? '/';
     // Origin-form only: an absolute URL inside a tunnel could name another host than the certificate covers.
@@ -136,7 +136,7 @@ export class InterceptedHttp {
       sendSluiceError(res, 400, 'SLUICE_BAD_REQUEST', `requests inside a tunnel to ${c.host} use origin-form targets (/path), not "${target.slice(0, 100)}"`);
       return;
     }
-    const hostHeader = (req.headers.host ?? '').toLowerCase();
+    const hostHeader = hostOf(req.rawHeaders);
     if (hostHeader && !sameAuthority(hostHeader, c.host, c.port)) {
       // Domain fronting: the connection was judged for one host, the request names another.
       sendSluiceError(res, 421, 'SLUICE_MISDIRECTED', `this connection was opened for ${c.host}; a request for "${hostHeader.slice(0, 255)}" needs its own connection`);
@@ -160,6 +160,29 @@ export class InterceptedHttp {
       { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
     );
   }
+}
+
+/** Per-connection state, allocated once per connection rather than per request. */
+class Served {
+  readonly connection: InterceptedConnection;
+  busy = false;
+  requests = 0;
+  readonly idle = (): void => {
+    this.busy = false;
+  };
+
+  constructor(connection: InterceptedConnection) {
+    this.connection = connection;
+  }
+}
+
+/** The Host header from raw headers, lower-cased; reading req.headers would build an object of all of them. */
+function hostOf(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 4 && n.toLowerCase() === 'host') return raw[i + 1]!.toLowerCase();
+  }
+  return '';
 }
 
 function sameAuthority(hostHeader: string, host: string, port: number | null): boolean {

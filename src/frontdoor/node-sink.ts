@@ -23,10 +23,10 @@ export class NodeSink implements ClientSink {
     this.abortCb = cb;
   }
 
-  respond(status: number, statusText: string, headers: readonly string[], contentLength: number): void {
+  respond(status: number, statusText: string, headers: string[], contentLength: number): void {
     if (this.aborted) return;
-    const h = contentLength >= 0 ? [...headers, 'content-length', String(contentLength)] : (headers as string[]);
-    this.res.writeHead(status, statusText || undefined, h);
+    if (contentLength >= 0) headers.push('content-length', String(contentLength));
+    this.res.writeHead(status, statusText || undefined, headers);
   }
 
   write(chunk: Buffer): boolean {

@@ -1,12 +1,12 @@
 // Transparent TLS front door (`listen.transparent`): DNS or a redirect sends api.openai.com:443 here.
 // The certificate is chosen by SNI; no SNI, or a host that is not intercepted, is refused and recorded.
 
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/schema';
+import { listenOn } from '../http/listen';
 import type { InterceptionPolicy } from '../destinations/interception';
 import type { DestinationRegistry } from '../destinations/registry';
-import { SluiceError } from '../errors';
 import type { Relay } from '../pipeline/relay';
 import type { TlsTerminator } from '../tls/terminate';
 import { recordConnection, type InterceptedHttp } from './intercepted';
@@ -30,15 +30,7 @@ export class TransparentDoor {
   }
 
   listen(addr: ListenAddress): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(new SluiceError('SLUICE_LISTEN_FAILED', `transparent listener cannot listen on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
-      this.server.once('error', onError);
-      this.server.listen(addr.port, addr.host, () => {
-        this.server.off('error', onError);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, addr, 'transparent listener');
   }
 
   stopAccepting(): void {

@@ -38,7 +38,7 @@ export class UwsSink implements ClientSink {
     this.abortCb = cb;
   }
 
-  respond(status: number, statusText: string, headers: readonly string[], contentLength: number): void {
+  respond(status: number, statusText: string, headers: string[], contentLength: number): void {
     this.head = `${status} ${statusText || STATUS_CODES[status] || ''}`;
     this.headHeaders = headers;
     this.total = contentLength;

@@ -19,8 +19,8 @@ export interface ClientSink {
   /** True once the client has gone; later calls are ignored. */
   readonly aborted: boolean;
   onAbort(cb: () => void): void;
-  /** Status line and headers. contentLength -1 means length unknown (chunked). */
-  respond(status: number, statusText: string, headers: readonly string[], contentLength: number): void;
+  /** Status line and headers (a fresh array the sink may append to). contentLength -1 means length unknown (chunked). */
+  respond(status: number, statusText: string, headers: string[], contentLength: number): void;
   /** False when the chunk had to be buffered; wait for onWritable before sending more. */
   write(chunk: Buffer): boolean;
   onWritable(cb: () => void): void;

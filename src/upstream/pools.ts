@@ -3,7 +3,7 @@
 
 import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 
 export interface UpstreamOptions {
   connectionsPerOrigin: number;
@@ -26,6 +26,12 @@ export class Upstreams {
   dispatch(origin: string, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     let pool = this.pools.get(origin);
     if (!pool) {
+      const host = new URL(origin).hostname;
+      const ip = isIP(host.replace(/^\[|\]$/g, '')) !== 0;
+      const connect = {
+        timeout: Math.min(this.opts.timeoutMs, 30_000),
+        ...(this.opts.trust ? { secureContext: this.opts.trust } : {}),
+      };
       pool = new Pool(origin, {
         connections: this.opts.connectionsPerOrigin,
         pipelining: 1,
@@ -33,14 +39,11 @@ export class Upstreams {
         keepAliveMaxTimeout: 120_000,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
-        connect: {
-          timeout: Math.min(this.opts.timeoutMs, 30_000),
-          ...(this.opts.trust ? { secureContext: this.opts.trust } : {}),
-        },
+        connect: ip ? verifyAgainstAddress(connect) : connect,
       });
       this.pools.set(origin, pool);
-      const host = new URL(origin).hostname;
-      this.servernames.set(origin, isIP(host.replace(/^\[|\]$/g, '')) ? undefined : host);
+      // For an IP the name only keeps undici from deriving one from Host on every request; the connector drops it.
+      this.servernames.set(origin, host);
     }
     // Without it undici takes SNI from the Host header, which is wrong behind an `upstreams`
     // override that points at an HTTPS relay, and costs an IP-literal regex on every request.
@@ -55,4 +58,14 @@ export class Upstreams {
     this.pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
+}
+
+/**
+ * An origin that is an IP literal is verified against that address, as one named by host is verified against
+ * its name. undici would otherwise take the server name from the Host header (the provider) for both SNI and
+ * the certificate check; `null` sends no SNI and makes Node check the certificate's IP SANs.
+ */
+function verifyAgainstAddress(options: buildConnector.BuildOptions): buildConnector.connector {
+  const connector = buildConnector(options);
+  return (o, cb) => connector({ ...o, servername: null as unknown as undefined }, cb);
 }

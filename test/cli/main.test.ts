@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
+import { curlThrough } from '../fixtures/curl';
 import { mockReplyText, startMockProvider, type MockProvider } from '../fixtures/mock-provider';
 import { hyperscanAvailable } from '../../src/detect/hyperscan';
 
@@ -207,6 +208,17 @@ test('start serves on OS-chosen ports: healthz, an SDK call through the gateway,
     const reply = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'from the cli' }] });
     assert.equal(reply.choices[0]?.message.content, mockReplyText('from the cli'));
     assert.equal(mock.requests.at(-1)?.headers.authorization, 'Bearer sk-cli');
+
+    // The CA was created on this first start; curl trusting it goes through the forward proxy's interception.
+    assert.equal(started.ca, join(dir, 'sluice-data', 'ca', 'ca.pem'));
+    const viaProxy = await curlThrough(started.forward_proxy as string, [
+      '--cacert', started.ca as string,
+      'https://api.openai.com/v1/chat/completions',
+      '-H', 'content-type: application/json',
+      '--data-binary', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'via https_proxy' }] }),
+    ]);
+    assert.equal(viaProxy.status, 200, viaProxy.stderr);
+    assert.equal(JSON.parse(viaProxy.body).choices[0].message.content, mockReplyText('via https_proxy'));
 
     r.child.kill('SIGTERM');
     assert.equal(await r.exited, 0, r.stderr());

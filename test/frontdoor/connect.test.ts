@@ -34,9 +34,9 @@ before(async () => {
     c.interception.deny = ['*.blocked.example'];
   });
   // The harness maps providers to the plain mock; these hosts go through TLS fronts instead.
-  // An IP-literal override is verified against the provider host (what Host says), as it would be at the provider.
-  anthropicFront = await startTlsServer(publicCa.ca, 'api.anthropic.com', { targetPort: h.mock.port });
-  rogueFront = await startTlsServer(rogueCa.ca, 'api.groq.com', { targetPort: h.mock.port });
+  // The origin dialled is what is verified: an IP-literal override needs a certificate for that address.
+  anthropicFront = await startTlsServer(publicCa.ca, '127.0.0.1', { targetPort: h.mock.port });
+  rogueFront = await startTlsServer(rogueCa.ca, '127.0.0.1', { targetPort: h.mock.port });
   intranet = await startTlsServer(publicCa.ca, 'intranet.example.test', { body: 'intranet says hi' });
   // Late edits are seen: the registry reads the same upstreams object on first lookup of each host.
   Object.assign(h.sluice.config.upstreams, {
