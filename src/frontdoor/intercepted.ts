@@ -3,6 +3,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
@@ -71,6 +72,15 @@ export class InterceptedHttp {
   constructor(opts: InterceptedOptions) {
     this.opts = opts;
     this.server = createServer({ requireHostHeader: false, keepAliveTimeout: opts.idleTimeoutMs }, (req, res) => this.handle(req, res));
+    // WebSocket (the OpenAI Realtime API) inside an intercepted tunnel is not relayed yet: refuse it plainly, and
+    // say how to let it through, rather than let node drop the socket without a word.
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const c = this.connections.get(socket)?.connection;
+      const message = `protocol upgrade (${String(req.headers.upgrade ?? '').slice(0, 40)}) inside an intercepted tunnel is not supported; list the host under interception.tunnel to pass it through uninspected`;
+      if (c) recordConnection(opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message }, performance.now());
+      const body = JSON.stringify({ error: { code: 'SLUICE_BAD_REQUEST', type: 'sluice_error', message } });
+      socket.end(`HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
     this.server.on('clientError', (err: Error & { code?: string }, socket) => {
       const c = this.connections.get(socket)?.connection;
       if (c && err.code !== 'ECONNRESET') {

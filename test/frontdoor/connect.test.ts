@@ -203,6 +203,15 @@ test('a request inside a tunnel that names another host is refused (421), not re
   assert.equal(x.error?.code, 'SLUICE_MISDIRECTED');
 });
 
+test('a WebSocket upgrade inside an intercepted tunnel is refused with 501 saying how to pass it', async () => {
+  const t = await tlsOver(await openTunnel(forwardPort, 'api.openai.com:443'), 'api.openai.com', caPem);
+  const res = await httpOver(t, 'GET /v1/realtime HTTP/1.1\r\nhost: api.openai.com\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13');
+  assert.match(res, /^HTTP\/1\.1 501 /);
+  assert.match(res, /interception\.tunnel/);
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'rejected');
+});
+
 // ----------------------------------------------------------------------------------------------
 // Bad input: each gets a clear refusal or a closed socket, a record, and the proxy keeps serving.
 
