@@ -1,15 +1,14 @@
-// HTTP inside terminated TLS: requests decrypted from CONNECT tunnels and transparent connections
-// go through one internal node:http server into the shared Relay, like every other front door.
+// HTTP inside terminated TLS: requests decrypted from CONNECT tunnels and transparent connections are
+// parsed by h1.ts and go into the shared Relay, like every other front door's.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
 import { Exchange, type FrontDoor, type Identity, type Outcome } from '../pipeline/exchange';
 import type { Relay } from '../pipeline/relay';
-import { sendSluiceError, serveNodeRequest } from './node-request';
+import { H1Connection, type H1Request, type H1Response } from './h1';
+import { beginExchange, sinkSluiceError, type BodySink } from './node-request';
 
 /** What the connection was opened for: every request on it is judged against this. */
 export interface InterceptedConnection {
@@ -63,36 +62,12 @@ export function recordConnection(
 }
 
 export class InterceptedHttp {
-  private readonly server: Server;
   private readonly opts: InterceptedOptions;
-  private readonly connections = new WeakMap<object, Served>();
-  private readonly sockets = new Set<TLSSocket>();
+  private readonly connections = new Map<TLSSocket, H1Connection>();
   private draining = false;
 
   constructor(opts: InterceptedOptions) {
     this.opts = opts;
-    this.server = createServer({ requireHostHeader: false, keepAliveTimeout: opts.idleTimeoutMs }, (req, res) => this.handle(req, res));
-    // WebSocket (the OpenAI Realtime API) inside an intercepted tunnel is not relayed yet: refuse it plainly, and
-    // say how to let it through, rather than let node drop the socket without a word.
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-      const c = this.connections.get(socket)?.connection;
-      const message = `protocol upgrade (${String(req.headers.upgrade ?? '').slice(0, 40)}) inside an intercepted tunnel is not supported; list the host under interception.tunnel to pass it through uninspected`;
-      if (c) recordConnection(opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message }, performance.now());
-      const body = JSON.stringify({ error: { code: 'SLUICE_BAD_REQUEST', type: 'sluice_error', message } });
-      socket.end(`HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    });
-    this.server.on('clientError', (err: Error & { code?: string }, socket) => {
-      const c = this.connections.get(socket)?.connection;
-      if (c && err.code !== 'ECONNRESET') {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-        recordConnection(opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message: `unparseable request inside the tunnel to ${c.host}: ${err.message}` }, performance.now());
-        if (socket.writable) {
-          socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-          return;
-        }
-      }
-      socket.destroy();
-    });
   }
 
   /** Serves HTTP/1.1 on a socket whose handshake has completed. */
@@ -101,62 +76,65 @@ export class InterceptedHttp {
       socket.destroy();
       return;
     }
-    const served = new Served(c);
-    this.connections.set(socket, served);
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-    // Until the first request, a connection that sends nothing is cut here; after it, node's keep-alive timer
-    // (keepAliveTimeout) takes over between requests and none runs while a provider is still thinking.
-    socket.setTimeout(this.opts.idleTimeoutMs, () => {
-      if (!served.busy) socket.destroy();
+    const conn = new H1Connection(socket, {
+      head: (req, res) => this.head(c, req, res),
+      parseError: (code, message, res) => {
+        const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+        recordConnection(this.opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message: `unparseable request inside the tunnel to ${c.host}: ${message} (${code})` }, performance.now());
+        sinkSluiceError(res, status, 'SLUICE_BAD_REQUEST', `unparseable request: ${message}`, true);
+      },
     });
-    this.server.emit('connection', socket);
+    this.connections.set(socket, conn);
+    socket.on('close', () => this.connections.delete(socket));
+    // Idle between requests (or before the first) this long, the connection goes; never while a request runs.
+    socket.setTimeout(this.opts.idleTimeoutMs, () => {
+      if (!conn.busy) socket.destroy();
+    });
   }
 
   get openConnections(): number {
-    return this.sockets.size;
+    return this.connections.size;
   }
 
   stopAccepting(): void {
     this.draining = true;
     // Idle keep-alive connections go now; busy ones finish their exchange (the relay drains them).
-    for (const s of this.sockets) if (!this.connections.get(s)?.busy) s.destroy();
+    for (const [s, conn] of this.connections) if (!conn.busy) s.destroy();
   }
 
   close(): void {
     this.draining = true;
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.connections.keys()) s.destroy();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private head(c: InterceptedConnection, req: H1Request, res: H1Response): BodySink | null {
     const t0 = performance.now();
-    const served = this.connections.get(req.socket);
-    if (!served) {
-      res.destroy();
-      return;
+    if (this.draining) res.close = true;
+    if (req.upgrade) {
+      // WebSocket (the OpenAI Realtime API) inside an intercepted tunnel is not relayed yet: refuse it plainly, and
+      // say how to let it through.
+      const message = 'a protocol upgrade inside an intercepted tunnel is not supported; list the host under interception.tunnel to pass it through uninspected';
+      recordConnection(this.opts.relay, c, 'rejected', { code: 'SLUICE_BAD_REQUEST', message }, t0);
+      sinkSluiceError(res, 501, 'SLUICE_BAD_REQUEST', message, true);
+      return null;
     }
-    const c = served.connection;
-    if (!served.requests++) req.socket.setTimeout(0);
-    served.busy = true;
-    res.on('close', served.idle);
-    if (this.draining) res.shouldKeepAlive = false;
-    const target = req.url ?? '/';
+    const target = req.url;
     // Origin-form only: an absolute URL inside a tunnel could name another host than the certificate covers.
     if (target[0] !== '/') {
-      sendSluiceError(res, 400, 'SLUICE_BAD_REQUEST', `requests inside a tunnel to ${c.host} use origin-form targets (/path), not "${target.slice(0, 100)}"`);
-      return;
+      sinkSluiceError(res, 400, 'SLUICE_BAD_REQUEST', `requests inside a tunnel to ${c.host} use origin-form targets (/path), not "${target.slice(0, 100)}"`);
+      return null;
     }
     const hostHeader = hostOf(req.rawHeaders);
     if (hostHeader && !sameAuthority(hostHeader, c.host, c.port)) {
       // Domain fronting: the connection was judged for one host, the request names another.
-      sendSluiceError(res, 421, 'SLUICE_MISDIRECTED', `this connection was opened for ${c.host}; a request for "${hostHeader.slice(0, 255)}" needs its own connection`);
+      sinkSluiceError(res, 421, 'SLUICE_MISDIRECTED', `this connection was opened for ${c.host}; a request for "${hostHeader.slice(0, 255)}" needs its own connection`);
       recordConnection(this.opts.relay, c, 'rejected', { code: 'SLUICE_MISDIRECTED', message: `Host "${hostHeader.slice(0, 255)}" inside a tunnel to ${c.host}` }, t0);
-      return;
+      return null;
     }
     const q = target.indexOf('?');
-    serveNodeRequest(
-      req,
-      res,
+    return beginExchange(
+      req.method,
+      req.rawHeaders,
       t0,
       {
         frontDoor: c.frontDoor,
@@ -168,21 +146,8 @@ export class InterceptedHttp {
         identity: c.identity,
       },
       { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
+      res,
     );
-  }
-}
-
-/** Per-connection state, allocated once per connection rather than per request. */
-class Served {
-  readonly connection: InterceptedConnection;
-  busy = false;
-  requests = 0;
-  readonly idle = (): void => {
-    this.busy = false;
-  };
-
-  constructor(connection: InterceptedConnection) {
-    this.connection = connection;
   }
 }
 

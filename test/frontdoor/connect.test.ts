@@ -312,3 +312,23 @@ test('Proxy-Authorization: required credentials give a verified identity; missin
     await p.close();
   }
 });
+
+test('a body over limits.max_request_bytes inside a tunnel gets 413, and nothing reaches the provider', async () => {
+  const p = await startHarness('', (c) => {
+    c.limits.max_request_bytes = 1024;
+  });
+  try {
+    const big = chat('x'.repeat(5000));
+    const r = await curlThrough(p.sluice.forwardUrl, ['--cacert', p.sluice.caCert, 'https://api.openai.com/v1/chat/completions', '-H', 'content-type: application/json', '--data-binary', big]);
+    assert.equal(r.status, 413, r.stderr);
+    assert.equal(r.headers['x-sluice-error'], 'SLUICE_BODY_TOO_LARGE');
+    assert.equal((await p.nextExchange()).outcome, 'rejected');
+    assert.equal(p.mock.requests.length, 0);
+    // Chunked upload (no declared length) is cut the same way.
+    const chunked = await curlThrough(p.sluice.forwardUrl, ['--cacert', p.sluice.caCert, 'https://api.openai.com/v1/chat/completions', '-H', 'content-type: application/json', '-H', 'transfer-encoding: chunked', '--data-binary', big]);
+    assert.equal(chunked.status, 413, chunked.stderr);
+    assert.equal(p.mock.requests.length, 0);
+  } finally {
+    await p.close();
+  }
+});
