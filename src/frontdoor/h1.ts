@@ -16,6 +16,8 @@ export interface H1Request {
   contentLength: number;
   keepAlive: boolean;
   upgrade: boolean;
+  /** HTTP/1.0: no chunked framing; a body of unknown length ends with the connection. */
+  http10: boolean;
 }
 
 export interface H1Handlers {
@@ -70,10 +72,13 @@ export class H1Response implements ClientSink {
   private noBody = false;
   private abortCb: (() => void) | null = null;
 
-  constructor(conn: H1Connection, method: string, keepAlive: boolean) {
+  private readonly http10: boolean;
+
+  constructor(conn: H1Connection, method: string, keepAlive: boolean, http10 = false) {
     this.conn = conn;
     this.head = method === 'HEAD';
     this.close = !keepAlive;
+    this.http10 = http10;
   }
 
   onAbort(cb: () => void): void {
@@ -94,6 +99,7 @@ export class H1Response implements ClientSink {
     this.noBody = this.head || status === 204 || status === 304 || status < 200;
     if (status !== 204 && status !== 304) {
       if (contentLength >= 0) h += `content-length: ${contentLength}\r\n`;
+      else if (this.http10) this.close = true;
       else if (!this.head) {
         this.chunked = true;
         h += 'transfer-encoding: chunked\r\n';
@@ -261,8 +267,8 @@ export class H1Connection {
   };
 
   private readonly onHeadersComplete = (
-    _major: number,
-    _minor: number,
+    major: number,
+    minor: number,
     headers: string[] | undefined,
     method: number,
     url: string | undefined,
@@ -282,7 +288,7 @@ export class H1Connection {
       if (n.length === 14 && n.toLowerCase() === 'content-length') contentLength = Number(raw[i + 1]);
       else if (n.length === 6 && n.toLowerCase() === 'expect' && raw[i + 1]!.toLowerCase() === '100-continue') expectContinue = true;
     }
-    const pending = new Pending({ method: methods[method] ?? 'GET', url: target, rawHeaders: raw, contentLength, keepAlive, upgrade }, expectContinue);
+    const pending = new Pending({ method: methods[method] ?? 'GET', url: target, rawHeaders: raw, contentLength, keepAlive, upgrade, http10: major === 1 && minor === 0 }, expectContinue);
     this.body = pending;
     if (this.current) {
       // Pipelined: read no further until the earlier response is out; this request waits its turn.
@@ -293,7 +299,7 @@ export class H1Connection {
   };
 
   private start(p: Pending): void {
-    const res = new H1Response(this, p.req.method, p.req.keepAlive && !p.req.upgrade);
+    const res = new H1Response(this, p.req.method, p.req.keepAlive && !p.req.upgrade, p.req.http10);
     this.current = res;
     if (p.expectContinue && !p.req.upgrade) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     p.begin(this.handlers.head(p.req, res));

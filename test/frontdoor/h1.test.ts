@@ -103,6 +103,14 @@ test('pipelined requests are answered in order, each with its own body', async (
   assert.match(r.data, /connection: close\r\n/);
 });
 
+test('an HTTP/1.0 client gets an unchunked body of unknown length, ended by closing the connection', async () => {
+  const r = await rawExchange(port, 'POST /stream HTTP/1.0\r\ncontent-length: 3\r\n\r\nold');
+  assert.ok(r.closed);
+  assert.doesNotMatch(r.data, /transfer-encoding/i);
+  assert.match(r.data, /connection: close\r\n/);
+  assert.ok(r.data.endsWith('\r\n\r\nPOST /stream old'));
+});
+
 test('Expect: 100-continue gets 100 before the body is sent', async () => {
   const got = await new Promise<string>((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
