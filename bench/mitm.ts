@@ -5,7 +5,7 @@
 // node:tls, since autocannon cannot CONNECT) runs in this process. One JSON line on stdout at the end.
 
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
@@ -14,6 +14,7 @@ import { connect as tlsConnect, createSecureContext, type ConnectionOptions, typ
 import { SSLApp, closeApp, listenPort } from '../src/http/uws';
 import { startSluice, type InterceptionStats } from '../src/sluice';
 import { defaultConfig } from '../src/config/schema';
+import { Children } from './children';
 import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY } from './payloads';
 
 /** The provider host clients CONNECT to; `upstreams` maps it to the mock. */
@@ -152,71 +153,12 @@ async function runMitmGuard(bin: string, confdir: string, upstreamCa: string): P
 // ---------------------------------------------------------------------------------------------
 // Process bookkeeping: every child is registered here and killed on any way out.
 
-const children = new Set<ChildProcess>();
-let tempDir: string | null = null;
 
 function log(msg: string): void {
   process.stderr.write(`[bench:mitm] ${msg}\n`);
 }
 
-function killAllNow(signal: NodeJS.Signals = 'SIGTERM'): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try {
-        c.kill(signal);
-      } catch {
-        // already gone
-      }
-    }
-  }
-  children.clear();
-  if (tempDir) {
-    try {
-      rmSync(tempDir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-    tempDir = null;
-  }
-}
-
-async function stopAll(graceMs: number): Promise<void> {
-  const waits = [...children].map(
-    (c) =>
-      new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        const timer = setTimeout(() => {
-          c.kill('SIGKILL');
-          resolve();
-        }, graceMs);
-        c.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        if (c.connected) c.send('stop');
-        else c.kill('SIGTERM');
-      }),
-  );
-  await Promise.all(waits);
-  killAllNow();
-}
-
-function installExitHandlers(): void {
-  process.on('exit', () => killAllNow('SIGTERM'));
-  const onSignal = (sig: NodeJS.Signals) => {
-    log(`${sig}: stopping children`);
-    stopAll(2500).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
-  const onFatal = (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    stopAll(2500).finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-}
+const kids = new Children(log, 2500);
 
 interface Forked {
   child: ChildProcess;
@@ -226,7 +168,7 @@ interface Forked {
 function forkRole(role: string, args: string[], readyTimeoutMs = 20_000, execArgv: string[] = []): Promise<Forked> {
   // Children's stdout goes to our stderr: stdout carries nothing but the result line.
   const child = fork(__filename, ['--role', role, ...args], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
-  children.add(child);
+  kids.all.add(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs);
     const onMsg = (m: ChildMsg) => {
@@ -1017,7 +959,7 @@ function mitmVersion(bin: string): string | null {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  installExitHandlers();
+  kids.installExitHandlers();
   const duration = envNumber('BENCH_DURATION', 10);
   const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const connections = Math.round(argNumber('--connections') ?? envNumber('BENCH_CONNECTIONS', 32));
@@ -1027,7 +969,7 @@ async function main(): Promise<void> {
   const ncConcurrency = Math.round(envNumber('BENCH_NEWCONN_CONCURRENCY', 8));
   const notes: string[] = [];
 
-  tempDir = mkdtempSync(join(tmpdir(), 'sluice-bench-mitm-'));
+  const tempDir = (kids.tempDir = mkdtempSync(join(tmpdir(), 'sluice-bench-mitm-')));
   const pki = makePki(join(tempDir, 'pki'));
   const benchCa = readFileSync(pki.caCert, 'utf8');
 
@@ -1235,7 +1177,7 @@ async function main(): Promise<void> {
     ratio_newconn_intercept_vs_mitmdump: ratio(newConn.intercept_connect?.conn_per_s, newConn.mitmdump?.conn_per_s),
     notes,
   };
-  await stopAll(3000);
+  await kids.stopAll(3000);
   await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(out) + '\n', () => resolve()));
 }
 
@@ -1276,7 +1218,7 @@ if (roleAt >= 0) {
     () => process.exit(0),
     (err: Error) => {
       log(`failed: ${err.stack ?? err.message}`);
-      stopAll(2500).finally(() => process.exit(1));
+      kids.stopAll(2500).finally(() => process.exit(1));
     },
   );
 }

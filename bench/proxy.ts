@@ -2,7 +2,7 @@
 // Each server runs in its own child process so the load generator never shares an event loop with what it measures.
 
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -12,6 +12,7 @@ import { Pool } from 'undici';
 import { App, closeApp, listenPort } from '../src/http/uws';
 import { startSluice } from '../src/sluice';
 import { defaultConfig } from '../src/config/schema';
+import { Children } from './children';
 import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY } from './payloads';
 
 
@@ -157,81 +158,17 @@ async function runSluice(mockOrigin: string, dataDir: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Process bookkeeping in the bench: every child is registered here and killed on any way out.
 
-const children = new Set<ChildProcess>();
-let tempDir: string | null = null;
 
 function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-/**
- * Synchronous, so it can run in an 'exit' handler. The bench sends SIGTERM because its children are Node
- * roles that clean up on it (the nginx guard must take nginx down with it); the guard SIGKILLs nginx.
- */
-function killAllNow(signal: NodeJS.Signals = 'SIGTERM'): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try {
-        c.kill(signal);
-      } catch {
-        // already gone
-      }
-    }
-  }
-  children.clear();
-  if (tempDir) {
-    try {
-      rmSync(tempDir, { recursive: true, force: true });
-    } catch {
-      // best effort: it is under the OS temp dir anyway
-    }
-    tempDir = null;
-  }
-}
-
-/** Asks each child to stop (so a profiled Sluice can write its profile), then kills what is left. */
-async function stopAll(graceMs: number): Promise<void> {
-  const waits = [...children].map(
-    (c) =>
-      new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        const timer = setTimeout(() => {
-          c.kill('SIGKILL');
-          resolve();
-        }, graceMs);
-        c.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        if (c.connected) c.send('stop');
-        else c.kill('SIGTERM');
-      }),
-  );
-  await Promise.all(waits);
-  killAllNow();
-}
-
-function installExitHandlers(): void {
-  process.on('exit', () => killAllNow('SIGTERM'));
-  const onSignal = (sig: NodeJS.Signals) => {
-    log(`${sig}: stopping children`);
-    stopAll(1500).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
-  const onFatal = (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    stopAll(1500).finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-}
+const kids = new Children(log, 1500);
 
 function forkRole(role: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number; url: string; pid: number | undefined }> {
   // Children's stdout goes to our stderr: stdout carries nothing but the result line.
   const child = fork(__filename, ['--role', role, ...args], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
-  children.add(child);
+  kids.all.add(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within 15 s`)), 15_000);
     child.once('message', (m: ChildMsg) => {
@@ -319,7 +256,7 @@ http {
 `;
   writeFileSync(p('nginx.conf'), conf);
   const child = spawn(bin, ['-p', `${ngDir}/`, '-e', p('error.log'), '-c', p('nginx.conf')], { stdio: ['ignore', 2, 2] });
-  children.add(child);
+  kids.all.add(child);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `nginx exited (code ${code}, signal ${signal})`;
@@ -347,7 +284,7 @@ http {
  * even when the bench itself is SIGKILLed (nginx does not notice its parent dying).
  */
 async function runNginxGuard(bin: string, dir: string, mockPort: number): Promise<void> {
-  process.on('exit', () => killAllNow('SIGKILL'));
+  process.on('exit', () => kids.killAllNow('SIGKILL'));
   const ng = await startNginx(bin, dir, mockPort);
   const port = Number(new URL(ng.url).port);
   send({ type: 'ready', port, url: ng.url, pid: ng.child.pid });
@@ -563,7 +500,7 @@ interface Target {
 }
 
 async function main(): Promise<void> {
-  installExitHandlers();
+  kids.installExitHandlers();
   const duration = envNumber('BENCH_DURATION', 10);
   const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const connections = Math.round(envNumber('BENCH_CONNECTIONS', 32));
@@ -571,7 +508,7 @@ async function main(): Promise<void> {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const notes: string[] = [];
 
-  tempDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const tempDir = (kids.tempDir = mkdtempSync(join(tmpdir(), 'sluice-bench-')));
   const mock = await forkRole('mock', []);
   log(`mock upstream on ${mock.url}`);
   const sluiceArgv = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
@@ -660,7 +597,7 @@ async function main(): Promise<void> {
     p99_sluice_over_nginx: ng ? ratio(sl.p99_ms, ng.p99_ms) : null,
     notes,
   };
-  await stopAll(3000);
+  await kids.stopAll(3000);
   // Exit only once the line is flushed: a piped stdout may still be writing when main() returns.
   await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(out) + '\n', () => resolve()));
 }
@@ -692,7 +629,7 @@ if (roleAt >= 0) {
     () => process.exit(0),
     (err: Error) => {
       log(`failed: ${err.stack ?? err.message}`);
-      stopAll(1500).finally(() => process.exit(1));
+      kids.stopAll(1500).finally(() => process.exit(1));
     },
   );
 }
