@@ -6,7 +6,7 @@
 
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -15,7 +15,9 @@ import { SSLApp, closeApp, listenPort } from '../src/http/uws';
 import { startSluice, type InterceptionStats } from '../src/sluice';
 import { defaultConfig } from '../src/config/schema';
 import { Children } from './children';
-import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY } from './payloads';
+import { canConnect, freePort } from './ports';
+import { cpuSeconds, machineBusySeconds, sumCpuSeconds } from './cpu';
+import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY, routeMockProvider } from './payloads';
 
 /** The provider host clients CONNECT to; `upstreams` maps it to the mock. */
 const PROVIDER_HOST = 'api.openai.com';
@@ -42,26 +44,7 @@ function onStop(stop: () => void): void {
 /** The mock provider over HTTPS: uWebSockets.js with the bench CA's leaf for 127.0.0.1, same answer as bench/proxy.ts. */
 function runMock(certFile: string, keyFile: string): void {
   const app = SSLApp({ cert_file_name: certFile, key_file_name: keyFile });
-  app.post(CHAT_PATH, (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    res.onData((_chunk, isLast) => {
-      if (!isLast || aborted) return;
-      res.cork(() => {
-        res
-          .writeStatus('200 OK')
-          .writeHeader('content-type', 'application/json')
-          .writeHeader('openai-processing-ms', '412')
-          .writeHeader('x-request-id', 'req_bench0001')
-          .end(MOCK_RESPONSE);
-      });
-    });
-  });
-  app.any('/*', (res) => {
-    res.cork(() => res.writeStatus('404 Not Found').end('not found'));
-  });
+  routeMockProvider(app);
   app.listen('127.0.0.1', 0, (socket) => {
     if (!socket) {
       send({ type: 'error', message: 'mock upstream cannot listen (bad certificate?)' });
@@ -201,29 +184,6 @@ function askStats(child: ChildProcess): Promise<InterceptionStats> {
     };
     child.on('message', onMsg);
     child.send({ type: 'stats' });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
   });
 }
 
@@ -655,49 +615,8 @@ function oneRequest(s: TLSSocket, request: Buffer, collect: boolean): Promise<Re
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// CPU accounting from /proc, as in bench/proxy.ts.
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function cpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-function machineBusySeconds(): number | null {
-  try {
-    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = v;
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
 const ownPids: number[] = [process.pid];
-
-function ownSeconds(): number | null {
-  let sum = 0;
-  for (const pid of ownPids) {
-    const c = cpuSeconds(pid);
-    if (c === null) return null;
-    sum += c;
-  }
-  return sum;
-}
+const ownSeconds = (): number | null => sumCpuSeconds(ownPids);
 
 interface CpuMark {
   target: number | null;

@@ -1,5 +1,7 @@
 // Payloads shared by the benchmarks: sized like a real short chat turn so header and body handling both show
-// in the cost. bench/proxy.ts and bench/mitm.ts send and receive exactly these bytes.
+// in the cost. bench/proxy.ts and bench/mitm.ts send and receive exactly these bytes, from the same mock routes.
+
+import type { TemplatedApp } from '../src/http/uws';
 
 const SYSTEM_PROMPT =
   'You are a careful assistant for an internal engineering team. Answer concisely, cite the file and line ' +
@@ -60,3 +62,28 @@ export const MOCK_RESPONSE = Buffer.from(
 );
 
 export const CHAT_PATH = '/v1/chat/completions';
+
+/** The mock provider's routes (plain or TLS app): the chat answer once the whole request has arrived, 404 else. */
+export function routeMockProvider(app: TemplatedApp): void {
+  app.post(CHAT_PATH, (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // Answer only after the whole request arrived, as a real upstream would; the body itself is not needed.
+    res.onData((_chunk, isLast) => {
+      if (!isLast || aborted) return;
+      res.cork(() => {
+        res
+          .writeStatus('200 OK')
+          .writeHeader('content-type', 'application/json')
+          .writeHeader('openai-processing-ms', '412')
+          .writeHeader('x-request-id', 'req_bench0001')
+          .end(MOCK_RESPONSE);
+      });
+    });
+  });
+  app.any('/*', (res) => {
+    res.cork(() => res.writeStatus('404 Not Found').end('not found'));
+  });
+}

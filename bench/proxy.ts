@@ -1,9 +1,8 @@
 // Proxy benchmark: Sluice's gateway against a direct call and an nginx reverse proxy, same mock upstream, same run.
 // Each server runs in its own child process so the load generator never shares an event loop with what it measures.
 
-import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -13,7 +12,9 @@ import { App, closeApp, listenPort } from '../src/http/uws';
 import { startSluice } from '../src/sluice';
 import { defaultConfig } from '../src/config/schema';
 import { Children } from './children';
-import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY } from './payloads';
+import { canConnect, freePort } from './ports';
+import { cpuSeconds, machineBusySeconds, sumCpuSeconds } from './cpu';
+import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY, routeMockProvider } from './payloads';
 
 
 // ---------------------------------------------------------------------------------------------
@@ -48,27 +49,7 @@ function serveChild(app: ReturnType<typeof App>, what: string): void {
 
 function runMock(): void {
   const app = App();
-  app.post(CHAT_PATH, (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    // Answer only after the whole request arrived, as a real upstream would; the body itself is not needed.
-    res.onData((_chunk, isLast) => {
-      if (!isLast || aborted) return;
-      res.cork(() => {
-        res
-          .writeStatus('200 OK')
-          .writeHeader('content-type', 'application/json')
-          .writeHeader('openai-processing-ms', '412')
-          .writeHeader('x-request-id', 'req_bench0001')
-          .end(MOCK_RESPONSE);
-      });
-    });
-  });
-  app.any('/*', (res) => {
-    res.cork(() => res.writeStatus('404 Not Found').end('not found'));
-  });
+  routeMockProvider(app);
   serveChild(app, 'mock upstream');
 }
 
@@ -190,29 +171,6 @@ function findNginx(): string | null {
   const candidates = [process.env.BENCH_NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/usr/bin/nginx'];
   for (const c of candidates) if (c && existsSync(c)) return c;
   return null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 async function startNginx(bin: string, dir: string, mockPort: number): Promise<{ child: ChildProcess; url: string }> {
@@ -348,50 +306,9 @@ interface RunStats {
   foreign_cpu: number | null;
 }
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds (user + system) a process has used, from /proc; null where /proc is not available. */
-function cpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name start at field 3 (state); utime and stime are 14 and 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/** Machine-wide busy CPU seconds; steal counts, since it is time the hypervisor gave to someone else. */
-function machineBusySeconds(): number | null {
-  try {
-    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = v;
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
 /** The bench, its children and nginx: everything else busy on the machine during a run is noise. */
 const ownPids: number[] = [process.pid];
-
-function ownSeconds(): number | null {
-  let sum = 0;
-  for (const pid of ownPids) {
-    const c = cpuSeconds(pid);
-    if (c === null) return null;
-    sum += c;
-  }
-  return sum;
-}
+const ownSeconds = (): number | null => sumCpuSeconds(ownPids);
 
 function load(url: string, seconds: number, connections: number, pid?: number): Promise<RunStats> {
   return new Promise((resolve, reject) => {
