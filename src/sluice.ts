@@ -25,13 +25,16 @@ import { Upstreams } from './upstream/pools';
 import { loadFindingKey } from './detect/findings';
 import { BUILTIN_RULES_DIR } from './detect/rules';
 import { Inspector } from './detect/pool';
+import { DetectStage } from './detect/stage';
+import { Policy } from './policy/policy';
+import { PolicyStage } from './policy/stage';
 
 /** Keep-alive connections inside intercepted tunnels live this long idle: a new one costs a handshake. */
 const INTERCEPTED_IDLE_MS = 60_000;
 
 export interface SluiceOptions {
   config: Config;
-  /** Stages after the built-in adapter stage (inspection, policy, audit, signals). */
+  /** Stages after the built-in ones (adapter, detection, policy): audit, signals, test captures. */
   stages?: Stage[];
 }
 
@@ -117,7 +120,13 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
       })
     : undefined;
   const registry = new DestinationRegistry(config);
-  const pipeline = new Pipeline([new AdapterStage(config.limits.max_inspect_bytes), ...(opts.stages ?? [])]);
+  const policyStage = new PolicyStage(new Policy(config.policy));
+  const pipeline = new Pipeline([
+    new AdapterStage(config.limits.max_inspect_bytes),
+    ...(inspector ? [new DetectStage(inspector)] : []),
+    policyStage,
+    ...(opts.stages ?? []),
+  ]);
   const upstreams = new Upstreams({
     connectionsPerOrigin: config.limits.connections_per_origin,
     timeoutMs: config.limits.upstream_timeout_ms,
@@ -158,7 +167,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const admin = new AdminServer({
     ready: () => accepting,
     inFlight: () => relay.inFlight,
-    stats: () => ({ in_flight: relay.inFlight, interception: interceptionStats(), detection: inspector?.stats() ?? null }),
+    stats: () => ({ in_flight: relay.inFlight, policy: policyStage.stats(), interception: interceptionStats(), detection: inspector?.stats() ?? null }),
   });
 
   const stopAll = async () => {

@@ -1,6 +1,7 @@
 // The configuration's shape, defaults and per-key checks, as one table.
 // load.ts walks it against the YAML document so every error names its key and line.
 
+import { CATEGORIES, SEVERITIES } from '../detect/categories';
 import type { Format } from '../providers/types';
 import { availableParallelism } from 'node:os';
 
@@ -90,6 +91,8 @@ export interface Config {
       users: Record<string, string>;
     };
   };
+  /** What Sluice does with what it sees (docs/policy.md). */
+  policy: PolicyConfig;
   /** The detection engine (rule packs, worker pool). */
   detect: {
     enabled: boolean;
@@ -103,6 +106,38 @@ export interface Config {
     inline_max_chars: number;
     /** Calls waiting for a worker beyond this are refused as overloaded. */
     max_queue: number;
+  };
+}
+
+export type PolicyAction = 'allow' | 'alert' | 'block';
+export type FailMode = 'open' | 'closed';
+
+/** One content rule: findings that match every given condition get `action`. */
+export interface ContentRuleSpec {
+  id: string;
+  action: PolicyAction;
+  /** Finding categories (pii, credential…); empty = any. */
+  categories: string[];
+  /** Rule ids (aws-access-key-id…); empty = any. */
+  rules: string[];
+  /** Lowest severity that matches. */
+  min_severity: 'low' | 'medium' | 'high' | 'critical';
+  min_confidence: number;
+}
+
+export interface PolicyConfig {
+  /** monitor: decide and record, never block (a block is recorded as an alert). enforce: act. */
+  mode: 'monitor' | 'enforce';
+  /** AI destinations outside destinations.sanctioned. */
+  unsanctioned: PolicyAction;
+  /** Request content rules, first match by strength (block over alert over allow). */
+  content: ContentRuleSpec[];
+  /** Per failure kind: open forwards uninspected (counted, recorded), closed blocks. */
+  on_failure: {
+    inspect_timeout: FailMode;
+    inspect_crashed: FailMode;
+    inspect_overloaded: FailMode;
+    unparseable_body: FailMode;
   };
 }
 
@@ -145,6 +180,12 @@ export function defaultConfig(): Config {
       ports: [443],
       allow_ip_literals: false,
       proxy_auth: { required: false, users: {} },
+    },
+    policy: {
+      mode: 'monitor',
+      unsanctioned: 'alert',
+      content: [],
+      on_failure: { inspect_timeout: 'open', inspect_crashed: 'open', inspect_overloaded: 'open', unparseable_body: 'open' },
     },
     detect: {
       enabled: true,
@@ -221,6 +262,11 @@ const sha256Hex: Check = (v) =>
     ? ok(v.toLowerCase())
     : bad('expected the hex SHA-256 of the password (printf %s "$PASSWORD" | sha256sum)');
 
+const ACTIONS = ['allow', 'alert', 'block'] as const;
+const FAIL_MODES = ['open', 'closed'] as const;
+
+const fraction: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? ok(v) : bad('expected a number from 0 to 1'));
+
 const value = (check: Check): Node => ({ kind: 'value', check });
 
 export const schema: Node = {
@@ -292,6 +338,37 @@ export const schema: Node = {
           fields: {
             required: value(bool),
             users: { kind: 'map', key: str, value: sha256Hex },
+          },
+        },
+      },
+    },
+    policy: {
+      kind: 'object',
+      fields: {
+        mode: value(oneOf(['monitor', 'enforce'])),
+        unsanctioned: value(oneOf(ACTIONS)),
+        content: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['id', 'action'],
+            fields: {
+              id: value(str),
+              action: value(oneOf(ACTIONS)),
+              categories: { kind: 'list', item: value(oneOf(CATEGORIES)) },
+              rules: { kind: 'list', item: value(str) },
+              min_severity: value(oneOf(SEVERITIES)),
+              min_confidence: value(fraction),
+            },
+          },
+        },
+        on_failure: {
+          kind: 'object',
+          fields: {
+            inspect_timeout: value(oneOf(FAIL_MODES)),
+            inspect_crashed: value(oneOf(FAIL_MODES)),
+            inspect_overloaded: value(oneOf(FAIL_MODES)),
+            unparseable_body: value(oneOf(FAIL_MODES)),
           },
         },
       },

@@ -9,10 +9,8 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import { SluiceError } from '../errors';
 import { VALIDATORS } from './validators/index.js';
 
-export const CATEGORIES = ['pii', 'phi', 'financial', 'credential', 'source_code', 'prompt_injection', 'other'] as const;
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Category = (typeof CATEGORIES)[number];
-export type Severity = (typeof SEVERITIES)[number];
+export { CATEGORIES, SEVERITIES, type Category, type Severity } from './categories';
+import { CATEGORIES, SEVERITIES, type Category, type Severity } from './categories';
 
 export interface Rule {
   id: string;

@@ -2,6 +2,7 @@
 // Front doors create it, stages read and annotate it, the audit and signals stages consume it.
 
 import { randomFillSync } from 'node:crypto';
+import type { Category, Severity } from '../detect/categories';
 import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
 import type { ParsedRequest, ParsedResponse, RequestInfo, ResponseParser } from '../providers/types';
@@ -15,7 +16,32 @@ export interface Decision {
   reason?: string;
   /** Stage that took the decision. */
   by?: string;
+  /** The policy rule that fired (`content:no-secrets`, `unsanctioned`, `on_failure.inspect_timeout`). */
+  rule?: string;
+  /** Hash of the policy in force when the decision was taken. */
+  policyVersion?: string;
 }
+
+/** A detector finding in an exchange: where it sits and what it is, never the raw value. */
+export interface ExchangeFinding {
+  rule: string;
+  category: Category;
+  severity: Severity;
+  confidence: number;
+  /** The segment's role and JSON path (`messages[1].content`). */
+  role: string;
+  path: string;
+  /** UTF-16 offsets into that segment's text, end exclusive. */
+  start: number;
+  end: number;
+  masked: string;
+  digest?: string;
+  /** Score rules: how many matches this finding stands for. */
+  count?: number;
+}
+
+/** Why an exchange could not be inspected, by the kinds policy.on_failure names. */
+export type InspectFailureKind = 'inspect_timeout' | 'inspect_crashed' | 'inspect_overloaded' | 'unparseable_body';
 
 /** How the exchange ended, from the client's point of view. */
 export type Outcome =
@@ -114,6 +140,12 @@ export class Exchange {
   /** The adapter's incremental parser while the response streams; null once `response` is final. */
   responseParser: ResponseParser | null = null;
   decision: Decision = ALLOW;
+  /** Findings in the request's prompt segments; null until inspected (or when detection is off). */
+  requestFindings: ExchangeFinding[] | null = null;
+  /** Set when inspection could not run; policy.on_failure decides what follows. */
+  inspectFailure: { kind: InspectFailureKind; code: ErrorCode; message: string } | null = null;
+  /** ms spent in detection (waiting for it included). */
+  inspectMs = 0;
   outcome: Outcome = 'pending';
   error: { code: ErrorCode; message: string } | null = null;
 

@@ -334,7 +334,8 @@ export class Relay {
   private blocked(call: Call): void {
     const x = call.x;
     x.outcome = 'blocked';
-    this.answer(x, call.sink, 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'}`);
+    // The reference is the exchange id the record carries, so a user's report leads the SOC to it.
+    this.answer(x, call.sink, 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'} (reference ${x.id})`);
     call.finish();
   }
 }

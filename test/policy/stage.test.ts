@@ -1,0 +1,140 @@
+// Policy in the pipeline, end to end with the real detection engine: the official SDKs through the gateway and
+// curl through intercepted CONNECT see blocks in their provider's error shape; nothing blocked reaches the provider.
+import Anthropic from '@anthropic-ai/sdk';
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, test } from 'node:test';
+import OpenAI from 'openai';
+import { curlThrough } from '../fixtures/curl';
+import { startHarness, type Harness } from '../fixtures/harness';
+import { mockReplyText } from '../fixtures/mock-provider';
+
+const AWS_KEY = 'AKIAQ3EGUS2Z4KXGJHWB';
+const POLICY = `
+destinations: { sanctioned: [openai, anthropic] }
+policy:
+  mode: enforce
+  unsanctioned: block
+  content:
+    - { id: no-secrets, action: block, categories: [credential], min_severity: high }
+    - { id: watch-pii, action: alert, categories: [pii] }
+  on_failure: { unparseable_body: closed }
+`;
+
+let h: Harness;
+let openai: OpenAI;
+
+before(async () => {
+  h = await startHarness(POLICY, (c) => {
+    c.detect.enabled = true;
+    c.detect.threads = 0;
+  });
+  openai = new OpenAI({ baseURL: `${h.sluice.gatewayUrl}/openai/v1`, apiKey: 'sk-test', maxRetries: 0 });
+});
+after(() => h?.close());
+beforeEach(() => h.skipPending());
+
+test('a clean prompt is allowed and the decision names the policy version', async () => {
+  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello there' }] });
+  assert.equal(r.choices[0]?.message.content, mockReplyText('hello there'));
+  const x = await h.nextExchange();
+  assert.equal(x.decision.action, 'allow');
+  assert.match(x.decision.policyVersion ?? '', /^[0-9a-f]{16}$/);
+  assert.deepEqual(x.requestFindings, []);
+});
+
+test('a secret in the prompt: the OpenAI SDK gets a 403 in its own error shape with the exchange as reference', async () => {
+  const before = h.mock.requests.length;
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `deploy with ${AWS_KEY} please` }] }),
+    (err: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(err.status, 403);
+      assert.equal(err.code, 'SLUICE_BLOCKED');
+      assert.match(err.message, /content rule "no-secrets": credential finding aws-access-key .*"AKIA\*+JHWB" in user messages\[0\]\.content/);
+      const ref = /\(reference ([0-9a-f-]{36})\)/.exec(err.message)?.[1];
+      assert.equal(ref, err.headers?.get('x-sluice-exchange-id'));
+      return true;
+    },
+  );
+  assert.equal(h.mock.requests.length, before, 'nothing reached the provider');
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'blocked');
+  assert.equal(x.decision.rule, 'content:no-secrets');
+  assert.equal(x.requestFindings?.[0]?.rule, 'aws-access-key');
+  assert.ok(!JSON.stringify(x.requestFindings).includes(AWS_KEY), 'findings never carry the raw value');
+});
+
+test('the Anthropic SDK sees the block as its own error type', async () => {
+  const anthropic = new Anthropic({ baseURL: `${h.sluice.gatewayUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0 });
+  await assert.rejects(
+    anthropic.messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 50, messages: [{ role: 'user', content: `key ${AWS_KEY}` }] }),
+    (err: InstanceType<typeof Anthropic.APIError>) => {
+      assert.equal(err.status, 403);
+      assert.match(err.message, /blocked by Sluice policy/);
+      return true;
+    },
+  );
+  assert.equal((await h.nextExchange()).decision.action, 'block');
+});
+
+test('the same policy applies inside an intercepted CONNECT tunnel', async () => {
+  const before = h.mock.requests.length;
+  const r = await curlThrough(h.sluice.forwardUrl, [
+    '--cacert', h.sluice.caCert,
+    'https://api.openai.com/v1/chat/completions',
+    '-H', 'content-type: application/json',
+    '--data-binary', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `tunnel ${AWS_KEY}` }] }),
+  ]);
+  assert.equal(r.status, 403, r.stderr);
+  assert.equal(JSON.parse(r.body).error.code, 'SLUICE_BLOCKED');
+  assert.equal(h.mock.requests.length, before);
+  const x = await h.nextExchange();
+  assert.equal(x.frontDoor, 'connect');
+  assert.equal(x.decision.rule, 'content:no-secrets');
+});
+
+test('PII is an alert: forwarded, and the decision says why', async () => {
+  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'my ssn is 536-22-8461' }] });
+  assert.ok(r.choices[0]?.message.content);
+  const x = await h.nextExchange();
+  assert.equal(x.decision.action, 'alert');
+  assert.equal(x.decision.rule, 'content:watch-pii');
+  assert.match(x.decision.reason ?? '', /us-ssn/);
+});
+
+test('an unsanctioned provider is blocked before anything leaves; an unparseable body is blocked when on_failure says closed', async () => {
+  const deepseek = new OpenAI({ baseURL: `${h.sluice.gatewayUrl}/deepseek`, apiKey: 'sk-test', maxRetries: 0 });
+  await assert.rejects(deepseek.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'hi' }] }), (err: InstanceType<typeof OpenAI.APIError>) => {
+    assert.equal(err.status, 403);
+    assert.match(err.message, /deepseek \(api\.deepseek\.com\) is not a sanctioned provider/);
+    return true;
+  });
+  assert.equal((await h.nextExchange()).decision.rule, 'unsanctioned');
+
+  const res = await fetch(`${h.sluice.gatewayUrl}/openai/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": "gpt-4o", "messages": [' });
+  assert.equal(res.status, 403);
+  const body = (await res.json()) as { error: { message: string } };
+  assert.match(body.error.message, /could not be inspected .* policy\.on_failure\.unparseable_body is closed/);
+  const x = await h.nextExchange();
+  assert.equal(x.decision.rule, 'on_failure.unparseable_body');
+  const stats = (await (await fetch(`${h.sluice.adminUrl}/stats`)).json()) as { policy: { mode: string; decisions: Record<string, number>; failures: Record<string, { closed: number }> } };
+  assert.equal(stats.policy.mode, 'enforce');
+  assert.ok(stats.policy.decisions.block >= 4);
+  assert.equal(stats.policy.failures.unparseable_body?.closed, 1);
+});
+
+test('monitor mode forwards what enforce would block, recorded as an alert', async () => {
+  const m = await startHarness(POLICY.replace('mode: enforce', 'mode: monitor'), (c) => {
+    c.detect.enabled = true;
+    c.detect.threads = 0;
+  });
+  try {
+    const client = new OpenAI({ baseURL: `${m.sluice.gatewayUrl}/openai/v1`, apiKey: 'sk-test', maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `watch ${AWS_KEY}` }] });
+    assert.ok(r.choices[0]?.message.content);
+    const x = await m.nextExchange();
+    assert.equal(x.decision.action, 'alert');
+    assert.match(x.decision.reason ?? '', /^would block \(policy\.mode is monitor\)/);
+  } finally {
+    await m.close();
+  }
+});
