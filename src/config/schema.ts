@@ -109,7 +109,7 @@ export interface Config {
   };
 }
 
-export type PolicyAction = 'allow' | 'alert' | 'block';
+export type PolicyAction = 'allow' | 'alert' | 'redact' | 'block';
 export type FailMode = 'open' | 'closed';
 
 /** One content rule: findings that match every given condition get `action`. */
@@ -262,7 +262,7 @@ const sha256Hex: Check = (v) =>
     ? ok(v.toLowerCase())
     : bad('expected the hex SHA-256 of the password (printf %s "$PASSWORD" | sha256sum)');
 
-const ACTIONS = ['allow', 'alert', 'block'] as const;
+const ACTIONS = ['allow', 'alert', 'redact', 'block'] as const;
 const FAIL_MODES = ['open', 'closed'] as const;
 
 const fraction: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? ok(v) : bad('expected a number from 0 to 1'));

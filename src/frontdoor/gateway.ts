@@ -95,6 +95,7 @@ export class Gateway {
       t0,
     );
     x.requestEncoding = fwd.contentEncoding;
+    x.authScheme = fwd.authScheme;
     const sink = new UwsSink(res, method === 'HEAD');
     res.onAborted(() => sink.markAborted());
     const call = this.opts.relay.open(x, sink);

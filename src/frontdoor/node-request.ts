@@ -49,6 +49,7 @@ export function beginExchange(
   const x = new Exchange(target.frontDoor, target.destination, { method: method.toUpperCase(), path: target.path, query: target.query, contentType: fwd.contentType }, target.clientAddress, fwd.sluice, t0);
   x.identity = target.identity;
   x.requestEncoding = fwd.contentEncoding;
+  x.authScheme = fwd.authScheme;
   const call = limits.relay.open(x, sink);
   const max = limits.maxRequestBytes;
   if (limits.draining) {

@@ -129,6 +129,8 @@ export class Exchange {
   requestBytes = 0;
   /** Request content-encoding, lower-cased ('' when none). */
   requestEncoding = '';
+  /** Authorization scheme, lower-cased ('' when none); `aws4-hmac-sha256` signs the body itself. */
+  authScheme = '';
   request: ParsedRequest | null = null;
   status = 0;
   responseContentType = '';
@@ -146,6 +148,8 @@ export class Exchange {
   inspectFailure: { kind: InspectFailureKind; code: ErrorCode; message: string } | null = null;
   /** ms spent in detection (waiting for it included). */
   inspectMs = 0;
+  /** The body sent upstream instead of the client's (redaction); null when it goes as received. */
+  rewrittenBody: Buffer | null = null;
   outcome: Outcome = 'pending';
   error: { code: ErrorCode; message: string } | null = null;
 

@@ -32,6 +32,8 @@ export interface ForwardHeaders {
   contentLength: number;
   contentType: string;
   contentEncoding: string;
+  /** Lower-cased Authorization scheme (`bearer`, `aws4-hmac-sha256`), '' when none: a signed body cannot be rewritten. */
+  authScheme: string;
 }
 
 /** Names listed in a Connection header are hop-by-hop for this message (RFC 9110 §7.6.1). */
@@ -61,6 +63,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
   let contentLength = -1;
   let contentType = '';
   let contentEncoding = '';
+  let authScheme = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
@@ -71,6 +74,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     if (name === 'content-length') contentLength = Number(value);
     else if (name === 'content-type') contentType = value;
     else if (name === 'content-encoding') contentEncoding = value.toLowerCase();
+    else if (name === 'authorization') authScheme = value.slice(0, Math.max(0, value.indexOf(' '))).toLowerCase();
     if (REQUEST_DROP.has(name) || extraDrop?.has(name)) continue;
     if (name === 'x-forwarded-for') {
       xff += (xff ? ', ' : '') + value;
@@ -79,7 +83,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     headers.push(name, value);
   }
   headers.push('x-forwarded-for', xff ? `${xff}, ${clientAddress}` : clientAddress);
-  return { headers, sluice: sluice ?? NONE, contentLength, contentType, contentEncoding };
+  return { headers, sluice: sluice ?? NONE, contentLength, contentType, contentEncoding, authScheme };
 }
 
 export interface ResponseHeadInfo {

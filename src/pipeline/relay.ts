@@ -318,7 +318,7 @@ export class Relay {
           path: q ? `${x.info.path}?${q}` : x.info.path,
           method: x.info.method as Dispatcher.HttpMethod,
           headers: call.headers,
-          body: call.body.length > 0 || x.info.method !== 'GET' ? call.body : null,
+          body: x.rewrittenBody ?? (call.body.length > 0 || x.info.method !== 'GET' ? call.body : null),
         },
         call,
       );

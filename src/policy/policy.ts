@@ -6,7 +6,7 @@ import type { ContentRuleSpec, PolicyAction, PolicyConfig } from '../config/sche
 import { SEVERITIES, type Severity } from '../detect/categories';
 import type { Decision, Exchange, ExchangeFinding } from '../pipeline/exchange';
 
-const STRENGTH: Record<PolicyAction, number> = { allow: 0, alert: 1, block: 2 };
+const STRENGTH: Record<PolicyAction, number> = { allow: 0, alert: 1, redact: 2, block: 3 };
 
 interface ContentRule {
   id: string;
@@ -67,17 +67,26 @@ export class Policy {
 
     for (const f of x.requestFindings ?? []) {
       const rule = this.firstMatch(f);
-      if (rule && rule.action !== 'allow') {
-        consider({ action: rule.action, rule: `content:${rule.id}`, reason: `content rule "${rule.id}": ${describe(f)}` });
+      if (!rule || rule.action === 'allow') continue;
+      if (rule.action === 'redact' && f.count !== undefined) {
+        // A score finding (this text looks like source code) names a region, not a value that can be masked.
+        consider({ action: 'block', rule: `content:${rule.id}`, reason: `content rule "${rule.id}" asks to redact ${describe(f)}, which is a whole region and cannot be masked` });
+        continue;
       }
+      consider({ action: rule.action, rule: `content:${rule.id}`, reason: `content rule "${rule.id}": ${describe(f)}` });
     }
 
     const c = best as Candidate | null;
     if (!c) return { action: 'allow', by: 'policy', policyVersion: this.version };
-    if (c.action === 'block' && this.mode === 'monitor') {
-      return { action: 'alert', by: 'policy', rule: c.rule, reason: `would block (policy.mode is monitor): ${c.reason}`, policyVersion: this.version };
+    if ((c.action === 'block' || c.action === 'redact') && this.mode === 'monitor') {
+      return { action: 'alert', by: 'policy', rule: c.rule, reason: `would ${c.action} (policy.mode is monitor): ${c.reason}`, policyVersion: this.version };
     }
     return { action: c.action, by: 'policy', rule: c.rule, reason: c.reason, policyVersion: this.version };
+  }
+
+  /** The findings a redact decision masks: those whose first matching rule says redact. */
+  redactions(x: Exchange): ExchangeFinding[] {
+    return (x.requestFindings ?? []).filter((f) => this.firstMatch(f)?.action === 'redact');
   }
 
   /** Rules apply in order, like a firewall's: the first that matches a finding decides it, so an allow can carve out an exception. */

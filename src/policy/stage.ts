@@ -1,14 +1,15 @@
 // The policy stage: decides every exchange once its request has been inspected, and stamps the policy version
 // on those that ended before (refused, failed) so every record says which policy was in force.
 
-import type { Exchange } from '../pipeline/exchange';
+import type { Decision, Exchange } from '../pipeline/exchange';
 import type { Stage } from '../pipeline/pipeline';
 import type { Policy } from './policy';
+import { redactBody } from './redact';
 
 export interface PolicyStats {
   version: string;
   mode: string;
-  decisions: { allow: number; alert: number; block: number };
+  decisions: { allow: number; alert: number; redact: number; block: number };
   /** Inspection failures by kind, and whether each was let through (open) or blocked (closed). */
   failures: Record<string, { open: number; closed: number }>;
 }
@@ -16,21 +17,34 @@ export interface PolicyStats {
 export class PolicyStage implements Stage {
   readonly name = 'policy';
   private readonly policy: Policy;
-  private readonly decisions = { allow: 0, alert: 0, block: 0 };
+  private readonly decisions = { allow: 0, alert: 0, redact: 0, block: 0 };
   private readonly failures: PolicyStats['failures'] = {};
 
   constructor(policy: Policy) {
     this.policy = policy;
   }
 
-  requestBody(x: Exchange): void {
+  requestBody(x: Exchange, body: Buffer): void {
     // Another stage's block stands; policy adds its own reasons only where nothing blocked yet.
     if (x.decision.action === 'block') return;
-    const d = this.policy.decide(x);
+    let d = this.policy.decide(x);
+    if (d.action === 'redact') d = this.redact(x, body, d);
     x.decision = d;
-    if (d.action !== 'redact') this.decisions[d.action]++;
+    this.decisions[d.action]++;
     const f = x.inspectFailure;
     if (f) (this.failures[f.kind] ??= { open: 0, closed: 0 })[d.action === 'block' && d.rule === `on_failure.${f.kind}` ? 'closed' : 'open']++;
+  }
+
+  /** Masks the findings in the body that goes upstream; a body that cannot be rewritten is blocked instead. */
+  private redact(x: Exchange, body: Buffer, d: Decision): Decision {
+    const fail = (why: string): Decision => ({ ...d, action: 'block', reason: `${d.reason}; redaction was required but ${why}` });
+    if (x.requestEncoding && x.requestEncoding !== 'identity') return fail(`the body is ${x.requestEncoding}-encoded`);
+    // SigV4 signs a hash of the body: a rewritten body would be refused by the provider, so it never leaves.
+    if (x.authScheme === 'aws4-hmac-sha256') return fail('the request is AWS SigV4-signed over its body, which a rewrite would invalidate');
+    const r = redactBody(body, this.policy.redactions(x));
+    if (!r.ok) return fail(r.why);
+    x.rewrittenBody = r.body;
+    return { ...d, reason: `${d.reason} (${r.masked} value${r.masked === 1 ? '' : 's'} masked before forwarding)` };
   }
 
   complete(x: Exchange): void {

@@ -1,6 +1,9 @@
 // Policy in the pipeline, end to end with the real detection engine: the official SDKs through the gateway and
 // curl through intercepted CONNECT see blocks in their provider's error shape; nothing blocked reaches the provider.
 import Anthropic from '@anthropic-ai/sdk';
+import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { GoogleGenAI } from '@google/genai';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import OpenAI from 'openai';
@@ -136,5 +139,86 @@ test('monitor mode forwards what enforce would block, recorded as an alert', asy
     assert.match(x.decision.reason ?? '', /^would block \(policy\.mode is monitor\)/);
   } finally {
     await m.close();
+  }
+});
+
+test('redaction, per provider format: the provider receives only masked values, in valid JSON of its own format', async () => {
+  const r = await startHarness(
+    POLICY.replace('action: block, categories: [credential]', 'action: redact, categories: [credential]').replace('[openai, anthropic]', '[openai, anthropic, gemini, bedrock]'),
+    (c) => {
+      c.detect.enabled = true;
+      c.detect.threads = 0;
+    },
+  );
+  const lastBody = () => JSON.parse(r.mock.requests.at(-1)!.body.toString()) as Record<string, any>;
+  try {
+    // OpenAI chat: a user message and an assistant tool call's arguments (a JSON string).
+    const openaiClient = new OpenAI({ baseURL: `${r.sluice.gatewayUrl}/openai/v1`, apiKey: 'sk-test', maxRetries: 0 });
+    await openaiClient.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'user', content: `use ${AWS_KEY} for the deploy` },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'deploy', arguments: JSON.stringify({ key: AWS_KEY }) } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'deployed' },
+      ],
+    });
+    let sent = lastBody();
+    assert.equal(sent.messages[0].content, 'use AKIA************JHWB for the deploy');
+    assert.deepEqual(JSON.parse(sent.messages[1].tool_calls[0].function.arguments), { key: 'AKIA************JHWB' });
+    let x = await r.nextExchange();
+    assert.equal(x.decision.action, 'redact');
+    assert.match(x.decision.reason ?? '', /2 values masked before forwarding/);
+
+    // Anthropic: a tool_use input is an object and stays one.
+    const anthropic = new Anthropic({ baseURL: `${r.sluice.gatewayUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0 });
+    await anthropic.messages.create({
+      model: 'claude-3-5-haiku-latest',
+      max_tokens: 50,
+      system: `ops key ${AWS_KEY}`,
+      messages: [
+        { role: 'user', content: 'deploy' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'tu_1', name: 'deploy', input: { key: AWS_KEY } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'tu_1', content: 'ok' }] },
+      ],
+    });
+    sent = lastBody();
+    assert.equal(sent.system, 'ops key AKIA************JHWB');
+    assert.deepEqual(sent.messages[1].content[0].input, { key: 'AKIA************JHWB' });
+    assert.equal((await r.nextExchange()).decision.action, 'redact');
+
+    // Gemini: contents[].parts[].text.
+    const ai = new GoogleGenAI({ apiKey: 'g-key', httpOptions: { baseUrl: `${r.sluice.gatewayUrl}/gemini` } });
+    await ai.models.generateContent({ model: 'gemini-2.0-flash', contents: `gemini ${AWS_KEY}` });
+    sent = lastBody();
+    assert.equal(sent.contents[0].parts[0].text, 'gemini AKIA************JHWB');
+    assert.equal((await r.nextExchange()).decision.action, 'redact');
+
+    // Bedrock: SigV4 signs the body, so a rewritten body would be refused upstream; Sluice blocks instead.
+    const before = r.mock.requests.length;
+    const bedrock = new BedrockRuntimeClient({
+      region: 'eu-central-1',
+      endpoint: `${r.sluice.gatewayUrl}/bedrock/eu-central-1`,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler(),
+    });
+    try {
+      await assert.rejects(
+        bedrock.send(new ConverseCommand({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', messages: [{ role: 'user', content: [{ text: `bedrock ${AWS_KEY}` }] }] })),
+        (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(err.$metadata?.httpStatusCode, 403);
+          return true;
+        },
+      );
+    } finally {
+      bedrock.destroy();
+    }
+    assert.equal(r.mock.requests.length, before);
+    x = await r.nextExchange();
+    assert.equal(x.decision.action, 'block');
+    assert.match(x.decision.reason ?? '', /SigV4-signed over its body/);
+    for (const req of r.mock.requests) assert.ok(!req.body.toString().includes(AWS_KEY), 'no raw key ever reached the provider');
+  } finally {
+    await r.close();
   }
 });
