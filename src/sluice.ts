@@ -34,6 +34,8 @@ const INTERCEPTED_IDLE_MS = 60_000;
 
 export interface SluiceOptions {
   config: Config;
+  /** Where a reload reads the configuration again (the CLI's config file); without it, reload re-applies `config`. */
+  reloadConfig?: () => Promise<Config>;
   /** Stages after the built-in ones (adapter, detection, policy): audit, signals, test captures. */
   stages?: Stage[];
 }
@@ -54,8 +56,19 @@ export interface RunningSluice {
   readonly adminUrl: string;
   /** Interception counters: handshakes, failures per destination and client (pinning), leaves, tunnels. */
   interceptionStats(): InterceptionStats;
+  /**
+   * Reloads policy and rule packs atomically (SIGHUP, file change, POST /admin/reload): rules compile first, the
+   * policy swaps last, so a bad file changes nothing. Exchanges already started finish under their version.
+   */
+  reload(): Promise<ReloadResult>;
   /** Stops accepting, lets in-flight exchanges finish up to `graceMs`, then closes everything. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface ReloadResult {
+  policy_version: string;
+  /** Rules in force after the reload; absent when detection is off. */
+  rules?: number;
 }
 
 export interface InterceptionStats {
@@ -164,7 +177,20 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
       intercepted_connections_open: intercepted.openConnections,
     };
   };
+  let reloading: Promise<ReloadResult> = Promise.resolve({ policy_version: policyStage.version });
+  const reload = (): Promise<ReloadResult> => {
+    // One at a time, in order: a burst of file events and a SIGHUP do not interleave half-applied versions.
+    reloading = reloading.catch(() => undefined).then(async () => {
+      const next = opts.reloadConfig ? await opts.reloadConfig() : config;
+      const policy = new Policy(next.policy);
+      const set = inspector ? await inspector.reload([BUILTIN_RULES_DIR, ...next.detect.rules]) : undefined;
+      policyStage.swap(policy);
+      return { policy_version: policy.version, ...(set ? { rules: set.rules.length } : {}) };
+    });
+    return reloading;
+  };
   const admin = new AdminServer({
+    reload,
     ready: () => accepting,
     inFlight: () => relay.inFlight,
     stats: () => ({ in_flight: relay.inFlight, policy: policyStage.stats(), interception: interceptionStats(), detection: inspector?.stats() ?? null }),
@@ -205,6 +231,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     forwardUrl: url(config.listen.forward.host, ports.forward),
     adminUrl: url(config.listen.admin.host, ports.admin),
     interceptionStats,
+    reload,
     stop(graceMs = config.limits.shutdown_grace_ms) {
       stopping ??= (async () => {
         accepting = false;

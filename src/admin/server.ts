@@ -11,6 +11,8 @@ export interface AdminState {
   inFlight(): number;
   /** Counters for operators (interception, detection) until /metrics lands. */
   stats(): unknown;
+  /** Reloads policy and rule packs; rejects with a SluiceError naming what is wrong. */
+  reload(): Promise<unknown>;
 }
 
 export class AdminServer {
@@ -19,6 +21,21 @@ export class AdminServer {
   constructor(state: AdminState) {
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
+      if (path === '/admin/reload') {
+        if (req.method !== 'POST') {
+          res.writeHead(405, { 'content-type': 'application/json', allow: 'POST' }).end('{"error":"POST to reload"}');
+          return;
+        }
+        req.resume();
+        state.reload().then(
+          (r) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'reloaded', ...(r as object) })),
+          (err: Error & { code?: string }) =>
+            res
+              .writeHead(400, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ status: 'refused', code: err.code ?? 'SLUICE_INTERNAL', error: err.message, note: 'the running version stays' })),
+        );
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' }).end('{"error":"method not allowed"}');
         return;
@@ -33,7 +50,7 @@ export class AdminServer {
       } else if (path === '/stats') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state.stats()));
       } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found","endpoints":["/healthz","/readyz","/stats"]}');
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found","endpoints":["/healthz","/readyz","/stats","POST /admin/reload"]}');
       }
     });
   }

@@ -1,8 +1,8 @@
 // The `sluice` command: `start` runs the appliance; `--help` and `--version` describe it.
 // Later subcommands (scan, rules, verify, tail, report, ca) register in COMMANDS.
 
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, watch } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load';
 import { defaultConfig, type Config } from '../config/schema';
 import { SluiceError } from '../errors';
@@ -108,6 +108,28 @@ function usage(message: string): Error {
   return Object.assign(new Error(`${message}\n\n${HELP}`), { exitCode: 2 });
 }
 
+/**
+ * Calls `onChange` shortly after `file` changes. Watches the directory, not the file: editors and config
+ * management replace files by rename, which a watch on the old inode would miss.
+ */
+function watchFile(file: string, onChange: () => void): void {
+  const dir = dirname(resolve(file));
+  const name = basename(file);
+  let timer: NodeJS.Timeout | null = null;
+  try {
+    const w = watch(dir, (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      if (timer) clearTimeout(timer);
+      // Writes arrive in pieces; wait for the burst to end (well inside the 2 s a change must take).
+      timer = setTimeout(onChange, 250);
+    });
+    w.on('error', (err) => log('warn', 'config file watch stopped; use SIGHUP or POST /admin/reload', { error: err.message }));
+    w.unref();
+  } catch (err) {
+    log('warn', 'cannot watch the config file; use SIGHUP or POST /admin/reload', { error: (err as Error).message });
+  }
+}
+
 async function start(configPath: string | undefined): Promise<void> {
   const path = configPath ?? process.env.SLUICE_CONFIG;
   const config: Config = path ? await loadConfigFile(path) : defaultConfig();
@@ -118,7 +140,7 @@ async function start(configPath: string | undefined): Promise<void> {
   const { startSluice } = await import('../sluice.js');
   const { chooseEngine } = await import('../detect/engine.js');
   const engine = config.detect.enabled ? chooseEngine() : undefined;
-  const sluice = await startSluice({ config });
+  const sluice = await startSluice({ config, ...(path ? { reloadConfig: () => loadConfigFile(path) } : {}) });
   log('info', 'sluice started', {
     version: version(),
     config: path ?? '(embedded defaults)',
@@ -130,13 +152,15 @@ async function start(configPath: string | undefined): Promise<void> {
     detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
     ...(sluice.inspector ? { rules_compiled: sluice.inspector.stats().compiled } : {}),
   });
-  // SIGHUP reloads the rule packs; a bad pack is refused and the running rules stay.
-  process.on('SIGHUP', () => {
-    sluice.inspector?.reload().then(
-      (set) => log('info', 'rules reloaded', { rules: set.rules.length, packs: set.packs.length }),
-      (err: unknown) => log('error', 'rules reload refused; previous rules stay', { code: (err as SluiceError).code, error: (err as Error).message }),
+  // SIGHUP, an edit of the config file, or POST /admin/reload: policy and rule packs reload atomically; a bad
+  // file is refused, logged, and the running version stays.
+  const reload = (trigger: string) =>
+    sluice.reload().then(
+      (r) => log('info', 'reloaded', { trigger, ...r }),
+      (err: unknown) => log('error', 'reload refused; the running version stays', { trigger, code: (err as SluiceError).code, error: (err as Error).message }),
     );
-  });
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  if (path) watchFile(path, () => void reload('file change'));
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (++signals > 1) {

@@ -16,7 +16,9 @@ export interface PolicyStats {
 
 export class PolicyStage implements Stage {
   readonly name = 'policy';
-  private readonly policy: Policy;
+  private policy: Policy;
+  /** The policy each exchange started under: a reload mid-exchange does not change its rules. */
+  private readonly bound = new WeakMap<Exchange, Policy>();
   private readonly decisions = { allow: 0, alert: 0, redact: 0, block: 0 };
   private readonly failures: PolicyStats['failures'] = {};
 
@@ -24,11 +26,26 @@ export class PolicyStage implements Stage {
     this.policy = policy;
   }
 
+  /** The policy in force from now on; exchanges already started finish under theirs. */
+  swap(policy: Policy): void {
+    this.policy = policy;
+  }
+
+  get version(): string {
+    return this.policy.version;
+  }
+
+  requestHead(x: Exchange): void {
+    this.bound.set(x, this.policy);
+  }
+
   requestBody(x: Exchange, body: Buffer): void {
+    const policy = this.bound.get(x) ?? this.policy;
+    this.bound.delete(x);
     // Another stage's block stands; policy adds its own reasons only where nothing blocked yet.
     if (x.decision.action === 'block') return;
-    let d = this.policy.decide(x);
-    if (d.action === 'redact') d = this.redact(x, body, d);
+    let d = policy.decide(x);
+    if (d.action === 'redact') d = this.redact(policy, x, body, d);
     x.decision = d;
     this.decisions[d.action]++;
     const f = x.inspectFailure;
@@ -36,12 +53,12 @@ export class PolicyStage implements Stage {
   }
 
   /** Masks the findings in the body that goes upstream; a body that cannot be rewritten is blocked instead. */
-  private redact(x: Exchange, body: Buffer, d: Decision): Decision {
+  private redact(policy: Policy, x: Exchange, body: Buffer, d: Decision): Decision {
     const fail = (why: string): Decision => ({ ...d, action: 'block', reason: `${d.reason}; redaction was required but ${why}` });
     if (x.requestEncoding && x.requestEncoding !== 'identity') return fail(`the body is ${x.requestEncoding}-encoded`);
     // SigV4 signs a hash of the body: a rewritten body would be refused by the provider, so it never leaves.
     if (x.authScheme === 'aws4-hmac-sha256') return fail('the request is AWS SigV4-signed over its body, which a rewrite would invalidate');
-    const r = redactBody(body, this.policy.redactions(x));
+    const r = redactBody(body, policy.redactions(x));
     if (!r.ok) return fail(r.why);
     x.rewrittenBody = r.body;
     return { ...d, reason: `${d.reason} (${r.masked} value${r.masked === 1 ? '' : 's'} masked before forwarding)` };

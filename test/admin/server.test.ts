@@ -34,7 +34,7 @@ test('an unknown path → 404 listing the endpoints', async () => {
   const res = await fetch(admin('/metrics'));
   assert.equal(res.status, 404);
   const j = (await res.json()) as { error: string; endpoints: string[] };
-  assert.deepEqual(j.endpoints, ['/healthz', '/readyz', '/stats']);
+  assert.deepEqual(j.endpoints, ['/healthz', '/readyz', '/stats', 'POST /admin/reload']);
 });
 
 test('/stats reports interception and detection counters as JSON', async () => {

@@ -81,12 +81,13 @@ function logLines(stderr: string): LogLine[] {
 }
 
 /** Waits for the JSON log line with `msg`; fails early if the process exits first. */
-async function waitForLog(r: Run, msg: string, timeoutMs = 5000): Promise<LogLine> {
+/** Waits for the `nth` log line with message `msg` (1 = the first). */
+async function waitForLog(r: Run, msg: string, timeoutMs = 5000, nth = 1): Promise<LogLine> {
   const deadline = Date.now() + timeoutMs;
   let exitedWith: number | string | null = null;
   void r.exited.then((c) => (exitedWith = c));
   for (;;) {
-    const line = logLines(r.stderr()).find((l) => l.msg === msg);
+    const line = logLines(r.stderr()).filter((l) => l.msg === msg)[nth - 1];
     if (line) return line;
     if (exitedWith !== null) throw new Error(`sluice exited (${exitedWith}) before logging "${msg}":\n${r.stderr()}`);
     if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${r.stderr()}`);
@@ -184,13 +185,15 @@ test('start serves on OS-chosen ports: healthz, an SDK call through the gateway,
     // A bad pack is refused and the running rules stay; a good one is swapped in.
     writeFileSync(join(rulesDir, 'mine.yaml'), pack('PROJECT-(?=X)'));
     r.child.kill('SIGHUP');
-    const refused = await waitForLog(r, 'rules reload refused; previous rules stay', 60_000);
+    const refused = await waitForLog(r, 'reload refused; the running version stays', 60_000);
+    assert.equal(refused.trigger, 'SIGHUP');
     assert.equal(refused.code, 'SLUICE_RULE_INVALID');
     assert.match(refused.error as string, /mine\.yaml:\d+: rules\[0\]\(project-codename\)\.pattern: lookahead/);
     writeFileSync(join(rulesDir, 'mine.yaml'), pack('PROJECT-[A-Z]{4}') + `  - id: other-codename\n    category: other\n    severity: low\n    pattern: 'ORCA-[0-9]{3}'\n`);
     r.child.kill('SIGHUP');
-    const reloaded = await waitForLog(r, 'rules reloaded', 60_000);
+    const reloaded = await waitForLog(r, 'reloaded', 60_000);
     assert.equal(reloaded.rules, rules + 1);
+    assert.match(reloaded.policy_version as string, /^[0-9a-f]{16}$/);
     const gateway = started.gateway as string;
     const admin = started.admin as string;
     assert.match(gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -287,6 +290,77 @@ test('a second signal during the drain exits 1 at once', async () => {
     assert.ok(Date.now() - t0 < 2000, 'did not wait for the grace period');
     assert.ok(logLines(r.stderr()).some((l) => l.msg === 'second signal, exiting now'));
     await reader.cancel().catch(() => undefined);
+  } finally {
+    if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  }
+});
+
+test('reload: a config edit takes effect within 2 s under load with no failed request; a bad edit is refused; POST /admin/reload', async () => {
+  const base = `listen: {proxy: 127.0.0.1:0, forward: 127.0.0.1:0, admin: 127.0.0.1:0}\n` +
+    `upstreams:\n  api.openai.com: ${mock.url}\n  api.deepseek.com: ${mock.url}\n` +
+    `destinations: { sanctioned: [openai] }\ndetect: { enabled: false }\n`;
+  const policy = (unsanctioned: string) => `policy: { mode: enforce, unsanctioned: ${unsanctioned} }\n`;
+  const cfg = writeConfig('reload.yaml', base + policy('alert'));
+  const r = spawnCli(['start', '--config', cfg]);
+  try {
+    const started = await waitForLog(r, 'sluice started', 60_000);
+    const gateway = started.gateway as string;
+    const admin = started.admin as string;
+    const chat = (provider: string) =>
+      fetch(`${gateway}/${provider}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      });
+    assert.equal(await chat('deepseek'), 200, 'unsanctioned is only an alert at first');
+
+    // Load on a sanctioned route for the whole test: no reload may fail a request.
+    let stop = false;
+    const statuses: number[] = [];
+    const workers = Array.from({ length: 4 }, async () => {
+      while (!stop) statuses.push(await chat('openai').catch(() => -1));
+    });
+
+    const t0 = Date.now();
+    writeFileSync(cfg, base + policy('block'));
+    let blockedAfter = -1;
+    while (Date.now() - t0 < 10_000) {
+      if ((await chat('deepseek')) === 403) {
+        blockedAfter = Date.now() - t0;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    assert.ok(blockedAfter >= 0, 'the edit took effect');
+    assert.ok(blockedAfter <= 2000, `the edit took ${blockedAfter} ms to take effect`);
+    const first = await waitForLog(r, 'reloaded');
+    assert.equal(first.trigger, 'file change');
+
+    // A broken edit is refused and the running version stays.
+    writeFileSync(cfg, base + policy('block') + 'polcy: {}\n');
+    const refused = await waitForLog(r, 'reload refused; the running version stays');
+    assert.equal(refused.code, 'SLUICE_CONFIG_INVALID');
+    assert.match(refused.error as string, /polcy: unknown key/);
+    assert.equal(await chat('deepseek'), 403);
+
+    // Fixed by hand, applied through the admin listener.
+    writeFileSync(cfg, base + policy('allow'));
+    await waitForLog(r, 'reloaded', 5000, 2);
+    const res = await fetch(`${admin}/admin/reload`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { status: string; policy_version: string };
+    assert.equal(body.status, 'reloaded');
+    assert.match(body.policy_version, /^[0-9a-f]{16}$/);
+    assert.notEqual(body.policy_version, first.policy_version);
+    assert.equal(await chat('deepseek'), 200);
+
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(statuses.length > 20, `load ran (${statuses.length} requests)`);
+    assert.deepEqual([...new Set(statuses)], [200], 'no request failed during reloads');
   } finally {
     if (r.child.exitCode === null) r.child.kill('SIGKILL');
   }

@@ -7,6 +7,11 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import OpenAI from 'openai';
+import { parseConfig } from '../../src/config/load';
+import { DestinationRegistry } from '../../src/destinations/registry';
+import { Exchange } from '../../src/pipeline/exchange';
+import { Policy } from '../../src/policy/policy';
+import { PolicyStage } from '../../src/policy/stage';
 import { curlThrough } from '../fixtures/curl';
 import { startHarness, type Harness } from '../fixtures/harness';
 import { mockReplyText } from '../fixtures/mock-provider';
@@ -221,4 +226,23 @@ test('redaction, per provider format: the provider receives only masked values, 
   } finally {
     await r.close();
   }
+});
+
+test('a reload mid-exchange: the exchange finishes under the policy it started with, the next one gets the new one', () => {
+  const config = parseConfig('destinations: { sanctioned: [openai] }\npolicy: { mode: enforce, unsanctioned: alert }\n');
+  const registry = new DestinationRegistry(config);
+  const stage = new PolicyStage(new Policy(config.policy));
+  const mk = () => new Exchange('gateway', registry.byHost('api.deepseek.com'), { method: 'POST', path: '/', query: '', contentType: '' }, '', [], 0);
+  const inFlight = mk();
+  stage.requestHead(inFlight);
+  const stricter = new Policy({ ...config.policy, unsanctioned: 'block' });
+  stage.swap(stricter);
+  stage.requestBody(inFlight, Buffer.alloc(0));
+  assert.equal(inFlight.decision.action, 'alert');
+  const next = mk();
+  stage.requestHead(next);
+  stage.requestBody(next, Buffer.alloc(0));
+  assert.equal(next.decision.action, 'block');
+  assert.equal(next.decision.policyVersion, stricter.version);
+  assert.notEqual(inFlight.decision.policyVersion, stricter.version);
 });
