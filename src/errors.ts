@@ -17,6 +17,7 @@ export const ErrorCodes = {
   SLUICE_CONNECT_LOOP: { status: 403, hint: 'the target is this proxy itself; check the client proxy settings and upstreams' },
   SLUICE_MISDIRECTED: { status: 421, hint: 'open a separate connection for each host' },
   SLUICE_CLIENT_TLS: { status: 400, hint: 'the client refused or never finished the TLS handshake; trust `sluice ca path` or tunnel pinned hosts' },
+  SLUICE_UNAUTHENTICATED: { status: 401, hint: 'send a valid identity token (identity.header), or none' },
   SLUICE_BLOCKED: { status: 403, hint: 'the request was blocked by policy' },
   SLUICE_CONFIG_INVALID: { status: 500, hint: 'fix the configuration file' },
   SLUICE_LISTEN_FAILED: { status: 500, hint: 'the address is in use or not allowed' },

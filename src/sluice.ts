@@ -26,6 +26,7 @@ import { loadFindingKey } from './detect/findings';
 import { BUILTIN_RULES_DIR } from './detect/rules';
 import { Inspector } from './detect/pool';
 import { DetectStage } from './detect/stage';
+import { IdentityResolver, IdentityStage } from './identity/stage';
 import { Policy } from './policy/policy';
 import { PolicyStage } from './policy/stage';
 
@@ -133,9 +134,11 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
       })
     : undefined;
   const registry = new DestinationRegistry(config);
-  const policyStage = new PolicyStage(new Policy(config.policy));
+  const policyStage = new PolicyStage(new Policy(config.policy, config.routes));
+  const identityStage = new IdentityStage(await IdentityResolver.load(config.identity));
   const pipeline = new Pipeline([
     new AdapterStage(config.limits.max_inspect_bytes),
+    identityStage,
     ...(inspector ? [new DetectStage(inspector)] : []),
     policyStage,
     ...(opts.stages ?? []),
@@ -182,8 +185,10 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     // One at a time, in order: a burst of file events and a SIGHUP do not interleave half-applied versions.
     reloading = reloading.catch(() => undefined).then(async () => {
       const next = opts.reloadConfig ? await opts.reloadConfig() : config;
-      const policy = new Policy(next.policy);
+      const policy = new Policy(next.policy, next.routes);
+      const identity = await IdentityResolver.load(next.identity);
       const set = inspector ? await inspector.reload([BUILTIN_RULES_DIR, ...next.detect.rules]) : undefined;
+      identityStage.swap(identity);
       policyStage.swap(policy);
       return { policy_version: policy.version, ...(set ? { rules: set.rules.length } : {}) };
     });

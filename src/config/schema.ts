@@ -91,6 +91,10 @@ export interface Config {
       users: Record<string, string>;
     };
   };
+  /** Who is asking: signed identity tokens and API-key fingerprints mapped to services (docs/policy.md). */
+  identity: IdentityConfig;
+  /** Classes of traffic; every exchange gets exactly one (the first that matches, else `default`). */
+  routes: RouteSpec[];
   /** What Sluice does with what it sees (docs/policy.md). */
   policy: PolicyConfig;
   /** The detection engine (rule packs, worker pool). */
@@ -109,6 +113,47 @@ export interface Config {
   };
 }
 
+export interface IdentityAttributesSpec {
+  subject: string;
+  tenant?: string;
+  app?: string;
+  groups?: string[];
+  jurisdiction?: string;
+}
+
+export interface IdentityConfig {
+  /** Request header carrying a signed JWT; an x-sluice- header, so it never leaves. */
+  header: string;
+  jwt: {
+    /** PEM public key (RS256, ES256, EdDSA) or, with secret_file, an HS256 secret. */
+    key_file: string | null;
+    secret_file: string | null;
+    jwks_url: string | null;
+    issuer: string | null;
+    audience: string | null;
+    algorithms: string[];
+    clock_skew_s: number;
+  };
+  /** Static provider keys, known by the SHA-256 of the key (never the key), mapped to a service identity. */
+  api_keys: Array<IdentityAttributesSpec & { fingerprint: string }>;
+}
+
+export interface RouteSpec {
+  name: string;
+  /** Every given condition must hold; an empty list is no condition. */
+  match: {
+    subjects: string[];
+    tenants: string[];
+    apps: string[];
+    groups: string[];
+    providers: string[];
+    path_prefixes: string[];
+    models: string[];
+  };
+  /** Providers and models this route may use; empty = any. */
+  allow: { providers: string[]; models: string[] };
+}
+
 export type PolicyAction = 'allow' | 'alert' | 'redact' | 'block';
 export type FailMode = 'open' | 'closed';
 
@@ -123,15 +168,34 @@ export interface ContentRuleSpec {
   /** Lowest severity that matches. */
   min_severity: 'low' | 'medium' | 'high' | 'critical';
   min_confidence: number;
+  /** Routes the rule applies to; empty = every route. */
+  routes: string[];
+}
+
+/** GDPR Chapter V style: data of these categories from identities in these jurisdictions stays in these. */
+export interface ResidencyRuleSpec {
+  id: string;
+  action: PolicyAction;
+  /** Identity jurisdictions (EU, UK…) the rule protects. */
+  identity_jurisdictions: string[];
+  /** Finding categories that count as the protected data; empty = any finding. */
+  categories: string[];
+  /** Destination jurisdictions that may receive it. */
+  allowed_jurisdictions: string[];
 }
 
 export interface PolicyConfig {
   /** monitor: decide and record, never block (a block is recorded as an alert). enforce: act. */
   mode: 'monitor' | 'enforce';
+  /** A present but invalid, forged or expired identity token: refused with 401, or treated as anonymous. */
+  invalid_identity: 'refuse' | 'anonymous';
+  /** A route's allow-list does not include the provider or model. */
+  outside_route: PolicyAction;
   /** AI destinations outside destinations.sanctioned. */
   unsanctioned: PolicyAction;
   /** Request content rules, first match by strength (block over alert over allow). */
   content: ContentRuleSpec[];
+  residency: ResidencyRuleSpec[];
   /** Per failure kind: open forwards uninspected (counted, recorded), closed blocks. */
   on_failure: {
     inspect_timeout: FailMode;
@@ -181,10 +245,19 @@ export function defaultConfig(): Config {
       allow_ip_literals: false,
       proxy_auth: { required: false, users: {} },
     },
+    identity: {
+      header: 'x-sluice-identity',
+      jwt: { key_file: null, secret_file: null, jwks_url: null, issuer: null, audience: null, algorithms: ['RS256', 'ES256', 'EdDSA'], clock_skew_s: 30 },
+      api_keys: [],
+    },
+    routes: [],
     policy: {
       mode: 'monitor',
+      invalid_identity: 'anonymous',
+      outside_route: 'block',
       unsanctioned: 'alert',
       content: [],
+      residency: [],
       on_failure: { inspect_timeout: 'open', inspect_crashed: 'open', inspect_overloaded: 'open', unparseable_body: 'open' },
     },
     detect: {
@@ -267,6 +340,19 @@ const FAIL_MODES = ['open', 'closed'] as const;
 
 const fraction: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? ok(v) : bad('expected a number from 0 to 1'));
 
+const sluiceHeader: Check = (v) =>
+  typeof v === 'string' && /^x-sluice-[a-z0-9-]+$/i.test(v) ? ok(v.toLowerCase()) : bad('expected a header name starting with x-sluice- (those never leave Sluice)');
+
+const httpUrl: Check = (v) => {
+  if (typeof v !== 'string') return bad('expected a URL');
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? ok(u.href) : bad('expected an http(s) URL');
+  } catch {
+    return bad(`"${v}" is not a URL`);
+  }
+};
+
 const value = (check: Check): Node => ({ kind: 'value', check });
 
 export const schema: Node = {
@@ -342,10 +428,74 @@ export const schema: Node = {
         },
       },
     },
+    identity: {
+      kind: 'object',
+      fields: {
+        header: value(sluiceHeader),
+        jwt: {
+          kind: 'object',
+          fields: {
+            key_file: value(str),
+            secret_file: value(str),
+            jwks_url: value(httpUrl),
+            issuer: value(str),
+            audience: value(str),
+            algorithms: { kind: 'list', item: value(oneOf(['HS256', 'RS256', 'ES256', 'EdDSA'])) },
+            clock_skew_s: value(positiveInt(0, 3600)),
+          },
+        },
+        api_keys: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['fingerprint', 'subject'],
+            fields: {
+              fingerprint: value(sha256Hex),
+              subject: value(str),
+              tenant: value(str),
+              app: value(str),
+              groups: { kind: 'list', item: value(str) },
+              jurisdiction: value(str),
+            },
+          },
+        },
+      },
+    },
+    routes: {
+      kind: 'list',
+      item: {
+        kind: 'object',
+        required: ['name'],
+        fields: {
+          name: value(prefix),
+          match: {
+            kind: 'object',
+            fields: {
+              subjects: { kind: 'list', item: value(str) },
+              tenants: { kind: 'list', item: value(str) },
+              apps: { kind: 'list', item: value(str) },
+              groups: { kind: 'list', item: value(str) },
+              providers: { kind: 'list', item: value(str) },
+              path_prefixes: { kind: 'list', item: value(str) },
+              models: { kind: 'list', item: value(str) },
+            },
+          },
+          allow: {
+            kind: 'object',
+            fields: {
+              providers: { kind: 'list', item: value(str) },
+              models: { kind: 'list', item: value(str) },
+            },
+          },
+        },
+      },
+    },
     policy: {
       kind: 'object',
       fields: {
         mode: value(oneOf(['monitor', 'enforce'])),
+        invalid_identity: value(oneOf(['refuse', 'anonymous'])),
+        outside_route: value(oneOf(ACTIONS)),
         unsanctioned: value(oneOf(ACTIONS)),
         content: {
           kind: 'list',
@@ -359,6 +509,21 @@ export const schema: Node = {
               rules: { kind: 'list', item: value(str) },
               min_severity: value(oneOf(SEVERITIES)),
               min_confidence: value(fraction),
+              routes: { kind: 'list', item: value(prefix) },
+            },
+          },
+        },
+        residency: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['id', 'action', 'identity_jurisdictions', 'allowed_jurisdictions'],
+            fields: {
+              id: value(str),
+              action: value(oneOf(ACTIONS)),
+              identity_jurisdictions: { kind: 'list', item: value(str) },
+              categories: { kind: 'list', item: value(oneOf(CATEGORIES)) },
+              allowed_jurisdictions: { kind: 'list', item: value(str) },
             },
           },
         },

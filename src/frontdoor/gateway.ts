@@ -96,6 +96,7 @@ export class Gateway {
     );
     x.requestEncoding = fwd.contentEncoding;
     x.authScheme = fwd.authScheme;
+    x.apiKeyFingerprint = fwd.apiKeyFingerprint;
     const sink = new UwsSink(res, method === 'HEAD');
     res.onAborted(() => sink.markAborted());
     const call = this.opts.relay.open(x, sink);

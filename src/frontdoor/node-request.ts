@@ -50,6 +50,7 @@ export function beginExchange(
   x.identity = target.identity;
   x.requestEncoding = fwd.contentEncoding;
   x.authScheme = fwd.authScheme;
+  x.apiKeyFingerprint = fwd.apiKeyFingerprint;
   const call = limits.relay.open(x, sink);
   const max = limits.maxRequestBytes;
   if (limits.draining) {

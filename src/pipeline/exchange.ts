@@ -20,6 +20,8 @@ export interface Decision {
   rule?: string;
   /** Hash of the policy in force when the decision was taken. */
   policyVersion?: string;
+  /** The error a block answers with, when not SLUICE_BLOCKED (401 for a refused identity). */
+  code?: ErrorCode;
 }
 
 /** A detector finding in an exchange: where it sits and what it is, never the raw value. */
@@ -57,13 +59,17 @@ export type Outcome =
   | 'denied' // CONNECT or SNI refused by interception config or as bad input
   | 'client_tls_failed'; // the client's TLS handshake with Sluice failed (pinning, untrusted CA, timeout)
 
-/** Who is calling; filled by identity stages (signed header, mTLS, API-key fingerprint). */
+/** Who is calling: filled by the identity stage (signed token, proxy credentials, API-key fingerprint, address). */
 export interface Identity {
   subject: string;
-  source: 'header' | 'mtls' | 'api_key' | 'proxy_auth';
-  /** False when nothing proved the claim (a proxy user name without configured passwords). */
+  /** In order of trust: a signed JWT, Proxy-Authorization, a mapped API key, the source address. */
+  source: 'jwt' | 'mtls' | 'proxy_auth' | 'api_key' | 'address';
+  /** False when nothing proved the claim (a proxy user name without passwords, an address). */
   verified: boolean;
-  attributes?: Record<string, string>;
+  tenant?: string;
+  app?: string;
+  groups?: string[];
+  jurisdiction?: string;
 }
 
 export interface Latency {
@@ -131,6 +137,12 @@ export class Exchange {
   requestEncoding = '';
   /** Authorization scheme, lower-cased ('' when none); `aws4-hmac-sha256` signs the body itself. */
   authScheme = '';
+  /** SHA-256 of the provider API key the request carried, '' when none. */
+  apiKeyFingerprint = '';
+  /** Why a presented identity token was not accepted; null when none was presented or it verified. */
+  identityProblem: string | null = null;
+  /** The class of traffic (routes); `default` when no route matched. */
+  route = 'default';
   request: ParsedRequest | null = null;
   status = 0;
   responseContentType = '';

@@ -1,6 +1,8 @@
 // Header rewriting shared by every front door: what crosses the proxy and what stops at it.
 // Headers travel as flat [name, value, name, value…] arrays, the shape undici and Node's rawHeaders use.
 
+import { createHash } from 'node:crypto';
+
 /** RFC 9110 §7.6.1 connection-specific headers, plus proxy credentials meant for Sluice. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -22,6 +24,9 @@ const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'content-length', 'date']);
 
 export const SLUICE_HEADER_PREFIX = 'x-sluice-';
 
+/** Where providers take API keys besides `Authorization: Bearer` (Anthropic, Azure OpenAI, Gemini). */
+const API_KEY_HEADERS = new Set(['x-api-key', 'api-key', 'x-goog-api-key']);
+
 const NONE: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 
 export interface ForwardHeaders {
@@ -34,6 +39,8 @@ export interface ForwardHeaders {
   contentEncoding: string;
   /** Lower-cased Authorization scheme (`bearer`, `aws4-hmac-sha256`), '' when none: a signed body cannot be rewritten. */
   authScheme: string;
+  /** SHA-256 (hex) of the provider API key the request carries (never the key), '' when none. */
+  apiKeyFingerprint: string;
 }
 
 /** Names listed in a Connection header are hop-by-hop for this message (RFC 9110 §7.6.1). */
@@ -64,6 +71,7 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
   let contentType = '';
   let contentEncoding = '';
   let authScheme = '';
+  let apiKey = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
@@ -74,7 +82,13 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     if (name === 'content-length') contentLength = Number(value);
     else if (name === 'content-type') contentType = value;
     else if (name === 'content-encoding') contentEncoding = value.toLowerCase();
-    else if (name === 'authorization') authScheme = value.slice(0, Math.max(0, value.indexOf(' '))).toLowerCase();
+    else if (name === 'authorization') {
+      const sp = value.indexOf(' ');
+      authScheme = value.slice(0, Math.max(0, sp)).toLowerCase();
+      if (authScheme === 'bearer') apiKey = value.slice(sp + 1).trim();
+      // SigV4 names its access key id (not secret, but it identifies the caller like an API key does).
+      else if (authScheme === 'aws4-hmac-sha256') apiKey = /Credential=([^/,\s]+)/.exec(value)?.[1] ?? '';
+    } else if (API_KEY_HEADERS.has(name) && !apiKey) apiKey = value.trim();
     if (REQUEST_DROP.has(name) || extraDrop?.has(name)) continue;
     if (name === 'x-forwarded-for') {
       xff += (xff ? ', ' : '') + value;
@@ -83,7 +97,8 @@ export function forwardRequestHeaders(raw: readonly string[], upstreamHost: stri
     headers.push(name, value);
   }
   headers.push('x-forwarded-for', xff ? `${xff}, ${clientAddress}` : clientAddress);
-  return { headers, sluice: sluice ?? NONE, contentLength, contentType, contentEncoding, authScheme };
+  const apiKeyFingerprint = apiKey ? createHash('sha256').update(apiKey).digest('hex') : '';
+  return { headers, sluice: sluice ?? NONE, contentLength, contentType, contentEncoding, authScheme, apiKeyFingerprint };
 }
 
 export interface ResponseHeadInfo {

@@ -335,7 +335,7 @@ export class Relay {
     const x = call.x;
     x.outcome = 'blocked';
     // The reference is the exchange id the record carries, so a user's report leads the SOC to it.
-    this.answer(x, call.sink, 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'} (reference ${x.id})`);
+    this.answer(x, call.sink, x.decision.code ?? 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'} (reference ${x.id})`);
     call.finish();
   }
 }

@@ -2,7 +2,8 @@
 // decision with the rule that fired, a reason a person can act on, and the version of the policy in force.
 
 import { createHash } from 'node:crypto';
-import type { ContentRuleSpec, PolicyAction, PolicyConfig } from '../config/schema';
+import type { ContentRuleSpec, PolicyAction, PolicyConfig, ResidencyRuleSpec, RouteSpec } from '../config/schema';
+import type { ErrorCode } from '../errors';
 import { SEVERITIES, type Severity } from '../detect/categories';
 import type { Decision, Exchange, ExchangeFinding } from '../pipeline/exchange';
 
@@ -15,13 +16,30 @@ interface ContentRule {
   rules: ReadonlySet<string> | null;
   minSeverity: number;
   minConfidence: number;
+  routes: ReadonlySet<string> | null;
+}
+
+interface Route {
+  name: string;
+  subjects: ReadonlySet<string> | null;
+  tenants: ReadonlySet<string> | null;
+  apps: ReadonlySet<string> | null;
+  groups: readonly string[];
+  providers: ReadonlySet<string> | null;
+  pathPrefixes: readonly string[];
+  models: ReadonlySet<string> | null;
+  allowProviders: ReadonlySet<string> | null;
+  allowModels: ReadonlySet<string> | null;
 }
 
 interface Candidate {
   action: PolicyAction;
   rule: string;
   reason: string;
+  code?: ErrorCode;
 }
+
+const set = (list: readonly string[] | undefined): ReadonlySet<string> | null => (list?.length ? new Set(list) : null);
 
 export class Policy {
   /** First 16 hex of SHA-256 over the policy as configured: records name the version that decided. */
@@ -29,12 +47,33 @@ export class Policy {
   readonly mode: PolicyConfig['mode'];
   private readonly config: PolicyConfig;
   private readonly content: ContentRule[];
+  private readonly routes: Route[];
+  private readonly residency: ResidencyRuleSpec[];
 
-  constructor(config: PolicyConfig) {
+  constructor(config: PolicyConfig, routes: readonly RouteSpec[] = []) {
     this.config = config;
     this.mode = config.mode;
-    this.version = createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+    this.version = createHash('sha256').update(canonicalJson({ policy: config, routes })).digest('hex').slice(0, 16);
     this.content = config.content.map(compileRule);
+    this.routes = routes.map(compileRoute);
+    this.residency = config.residency ?? [];
+  }
+
+  /** The first route whose conditions all hold, else `default`: every exchange gets exactly one. */
+  route(x: Exchange): string {
+    const id = x.identity;
+    const model = x.request?.model;
+    for (const r of this.routes) {
+      if (r.subjects && !(id && r.subjects.has(id.subject))) continue;
+      if (r.tenants && !(id?.tenant && r.tenants.has(id.tenant))) continue;
+      if (r.apps && !(id?.app && r.apps.has(id.app))) continue;
+      if (r.groups.length && !(id?.groups && id.groups.some((g) => r.groups.includes(g)))) continue;
+      if (r.providers && !r.providers.has(x.destination.provider)) continue;
+      if (r.pathPrefixes.length && !r.pathPrefixes.some((p) => x.info.path.startsWith(p))) continue;
+      if (r.models && !(model && r.models.has(model))) continue;
+      return r.name;
+    }
+    return 'default';
   }
 
   /** The decision for an exchange whose request has been inspected (or could not be). */
@@ -43,6 +82,21 @@ export class Policy {
     const consider = (c: Candidate) => {
       if (!best || STRENGTH[c.action] > STRENGTH[best.action]) best = c;
     };
+
+    if (x.identityProblem && this.config.invalid_identity === 'refuse') {
+      consider({ action: 'block', rule: 'invalid_identity', reason: `${x.identityProblem} (policy.invalid_identity is refuse)`, code: 'SLUICE_UNAUTHENTICATED' });
+    }
+
+    const route = this.routes.find((r) => r.name === x.route);
+    if (route && this.config.outside_route !== 'allow') {
+      if (route.allowProviders && !route.allowProviders.has(x.destination.provider)) {
+        consider({ action: this.config.outside_route, rule: `route:${route.name}`, reason: `route "${route.name}" may not use provider ${x.destination.provider}` });
+      }
+      const model = x.request?.model;
+      if (route.allowModels && model !== undefined && !route.allowModels.has(model)) {
+        consider({ action: this.config.outside_route, rule: `route:${route.name}`, reason: `route "${route.name}" may not use model ${model}` });
+      }
+    }
 
     const failure = x.inspectFailure;
     if (failure) {
@@ -65,8 +119,22 @@ export class Policy {
       });
     }
 
+    const jurisdiction = x.identity?.jurisdiction;
+    if (jurisdiction) {
+      for (const r of this.residency) {
+        if (!r.identity_jurisdictions.includes(jurisdiction) || r.allowed_jurisdictions.includes(x.destination.jurisdiction)) continue;
+        const hit = (x.requestFindings ?? []).find((f) => !r.categories?.length || r.categories.includes(f.category));
+        if (!hit) continue;
+        consider({
+          action: r.action,
+          rule: `residency:${r.id}`,
+          reason: `residency rule "${r.id}": ${hit.category} data from a ${jurisdiction} identity to ${x.destination.provider} in ${x.destination.jurisdiction} (allowed: ${r.allowed_jurisdictions.join(', ')})`,
+        });
+      }
+    }
+
     for (const f of x.requestFindings ?? []) {
-      const rule = this.firstMatch(f);
+      const rule = this.firstMatch(f, x.route);
       if (!rule || rule.action === 'allow') continue;
       if (rule.action === 'redact' && f.count !== undefined) {
         // A score finding (this text looks like source code) names a region, not a value that can be masked.
@@ -81,18 +149,19 @@ export class Policy {
     if ((c.action === 'block' || c.action === 'redact') && this.mode === 'monitor') {
       return { action: 'alert', by: 'policy', rule: c.rule, reason: `would ${c.action} (policy.mode is monitor): ${c.reason}`, policyVersion: this.version };
     }
-    return { action: c.action, by: 'policy', rule: c.rule, reason: c.reason, policyVersion: this.version };
+    return { action: c.action, by: 'policy', rule: c.rule, reason: c.reason, policyVersion: this.version, ...(c.code ? { code: c.code } : {}) };
   }
 
   /** The findings a redact decision masks: those whose first matching rule says redact. */
   redactions(x: Exchange): ExchangeFinding[] {
-    return (x.requestFindings ?? []).filter((f) => this.firstMatch(f)?.action === 'redact');
+    return (x.requestFindings ?? []).filter((f) => this.firstMatch(f, x.route)?.action === 'redact');
   }
 
   /** Rules apply in order, like a firewall's: the first that matches a finding decides it, so an allow can carve out an exception. */
-  private firstMatch(f: ExchangeFinding): ContentRule | null {
+  private firstMatch(f: ExchangeFinding, route: string): ContentRule | null {
     const sev = SEVERITIES.indexOf(f.severity);
     for (const r of this.content) {
+      if (r.routes && !r.routes.has(route)) continue;
       if (r.categories && !r.categories.has(f.category)) continue;
       if (r.rules && !r.rules.has(f.rule)) continue;
       if (sev < r.minSeverity || f.confidence < r.minConfidence) continue;
@@ -106,10 +175,28 @@ function compileRule(spec: ContentRuleSpec): ContentRule {
   return {
     id: spec.id,
     action: spec.action,
-    categories: spec.categories?.length ? new Set(spec.categories) : null,
-    rules: spec.rules?.length ? new Set(spec.rules) : null,
+    categories: set(spec.categories),
+    rules: set(spec.rules),
     minSeverity: SEVERITIES.indexOf((spec.min_severity ?? 'low') as Severity),
     minConfidence: spec.min_confidence ?? 0,
+    routes: set(spec.routes),
+  };
+}
+
+function compileRoute(spec: RouteSpec): Route {
+  const m = spec.match ?? ({} as Partial<RouteSpec['match']>);
+  const a = spec.allow ?? ({} as Partial<RouteSpec['allow']>);
+  return {
+    name: spec.name,
+    subjects: set(m.subjects),
+    tenants: set(m.tenants),
+    apps: set(m.apps),
+    groups: m.groups ?? [],
+    providers: set(m.providers),
+    pathPrefixes: m.path_prefixes ?? [],
+    models: set(m.models),
+    allowProviders: set(a.providers),
+    allowModels: set(a.models),
   };
 }
 

@@ -42,6 +42,7 @@ export class PolicyStage implements Stage {
   requestBody(x: Exchange, body: Buffer): void {
     const policy = this.bound.get(x) ?? this.policy;
     this.bound.delete(x);
+    x.route = policy.route(x);
     // Another stage's block stands; policy adds its own reasons only where nothing blocked yet.
     if (x.decision.action === 'block') return;
     let d = policy.decide(x);
