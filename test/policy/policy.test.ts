@@ -111,7 +111,7 @@ test('the policy version is a hash of the policy: stable across key order, diffe
 
 test('policy config errors name the key', () => {
   assert.throws(() => parseConfig('policy: { mode: strict }'), /policy\.mode: expected one of monitor, enforce/);
-  assert.throws(() => parseConfig('policy: { content: [{ id: x, action: redact }] }'), /policy\.content\[0\]\.action: expected one of allow, alert, block/);
+  assert.throws(() => parseConfig('policy: { content: [{ id: x, action: quarantine }] }'), /policy\.content\[0\]\.action: expected one of allow, alert, redact, block/);
   assert.throws(() => parseConfig('policy: { content: [{ id: x, action: block, categories: [secrets] }] }'), /policy\.content\[0\]\.categories\[0\]: expected one of pii, phi/);
   assert.throws(() => parseConfig('policy: { content: [{ action: block }] }'), /policy\.content\[0\]\.id: is required/);
   assert.throws(() => parseConfig('policy: { on_failure: { inspect_timeout: maybe } }'), /policy\.on_failure\.inspect_timeout: expected one of open, closed/);
