@@ -150,8 +150,8 @@ export interface RouteSpec {
     path_prefixes: string[];
     models: string[];
   };
-  /** Providers and models this route may use; empty = any. */
-  allow: { providers: string[]; models: string[] };
+  /** Providers, models and tools this route may use; empty = any. */
+  allow: { providers: string[]; models: string[]; tools: string[] };
 }
 
 export type PolicyAction = 'allow' | 'alert' | 'redact' | 'block';
@@ -170,6 +170,8 @@ export interface ContentRuleSpec {
   min_confidence: number;
   /** Routes the rule applies to; empty = every route. */
   routes: string[];
+  /** What the rule looks at: the request (default), the response, or both. */
+  on: Array<'request' | 'response'>;
 }
 
 /** GDPR Chapter V style: data of these categories from identities in these jurisdictions stays in these. */
@@ -485,6 +487,7 @@ export const schema: Node = {
             fields: {
               providers: { kind: 'list', item: value(str) },
               models: { kind: 'list', item: value(str) },
+              tools: { kind: 'list', item: value(str) },
             },
           },
         },
@@ -510,6 +513,7 @@ export const schema: Node = {
               min_severity: value(oneOf(SEVERITIES)),
               min_confidence: value(fraction),
               routes: { kind: 'list', item: value(prefix) },
+              on: { kind: 'list', item: value(oneOf(['request', 'response'])) },
             },
           },
         },

@@ -1,5 +1,5 @@
 // The detection stage: scans the request's prompt segments (messages, tool arguments and results) before
-// anything goes upstream, and leaves the findings on the exchange for policy, audit and signals.
+// anything goes upstream, and the reassembled response and tool calls after; findings stay on the exchange.
 
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors';
@@ -41,13 +41,7 @@ export class DetectStage implements Stage {
     return this.inspector.inspect(texts).then(
       (found: SegmentFinding[]) => {
         x.inspectMs += performance.now() - t0;
-        x.requestFindings = found.length === 0 ? NONE : found.map((f) => {
-          const seg = segments[f.segment]!;
-          const e: ExchangeFinding = { rule: f.rule, category: f.category, severity: f.severity, confidence: f.confidence, role: seg.role, path: seg.path, start: f.start, end: f.end, masked: f.masked };
-          if (f.digest !== undefined) e.digest = f.digest;
-          if (f.count !== undefined) e.count = f.count;
-          return e;
-        });
+        x.requestFindings = found.length === 0 ? NONE : found.map((f) => toExchangeFinding(f, segments[f.segment]!));
       },
       (err: Error & { code?: string }) => {
         x.inspectMs += performance.now() - t0;
@@ -56,4 +50,42 @@ export class DetectStage implements Stage {
       },
     );
   }
+
+  /**
+   * The response text and the tool calls the model made, scanned once the response is complete (the adapter has
+   * reassembled it). Matches across chunk and event boundaries are found because the whole text is scanned.
+   * The client already has the bytes: this feeds records, signals and after-the-fact policy, not blocking.
+   */
+  complete(x: Exchange): void {
+    const r = x.response;
+    if (!r || (r.text.length === 0 && r.toolCalls.length === 0)) return;
+    const where: Array<{ role: string; path: string }> = [];
+    const texts: string[] = [];
+    for (const seg of r.text) {
+      where.push(seg);
+      texts.push(seg.text);
+    }
+    r.toolCalls.forEach((call, i) => {
+      where.push({ role: `tool_call:${call.name}`, path: `toolCalls[${i}].arguments` });
+      texts.push(call.arguments);
+    });
+    const t0 = performance.now();
+    x.responseInspection = this.inspector.inspect(texts).then(
+      (found) => {
+        x.inspectMs += performance.now() - t0;
+        x.responseFindings = found.length === 0 ? NONE : found.map((f) => toExchangeFinding(f, where[f.segment]!));
+      },
+      (err: Error) => {
+        x.inspectMs += performance.now() - t0;
+        x.inspectProblem(`response not inspected: ${err.message}`);
+      },
+    );
+  }
+}
+
+function toExchangeFinding(f: SegmentFinding, seg: { role: string; path: string }): ExchangeFinding {
+  const e: ExchangeFinding = { rule: f.rule, category: f.category, severity: f.severity, confidence: f.confidence, role: seg.role, path: seg.path, start: f.start, end: f.end, masked: f.masked };
+  if (f.digest !== undefined) e.digest = f.digest;
+  if (f.count !== undefined) e.count = f.count;
+  return e;
 }

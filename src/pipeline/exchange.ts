@@ -160,6 +160,12 @@ export class Exchange {
   inspectFailure: { kind: InspectFailureKind; code: ErrorCode; message: string } | null = null;
   /** ms spent in detection (waiting for it included). */
   inspectMs = 0;
+  /** Findings in the response text and the tool calls the model made; null until scanned. */
+  responseFindings: ExchangeFinding[] | null = null;
+  /** Settles when the response scan is done (it runs after the last byte reached the client). */
+  responseInspection: Promise<void> | null = null;
+  /** What policy says about the response, after the fact: it has already reached the client. */
+  responseDecision: Decision | null = null;
   /** The body sent upstream instead of the client's (redaction); null when it goes as received. */
   rewrittenBody: Buffer | null = null;
   outcome: Outcome = 'pending';

@@ -17,6 +17,8 @@ interface ContentRule {
   minSeverity: number;
   minConfidence: number;
   routes: ReadonlySet<string> | null;
+  request: boolean;
+  response: boolean;
 }
 
 interface Route {
@@ -30,6 +32,7 @@ interface Route {
   models: ReadonlySet<string> | null;
   allowProviders: ReadonlySet<string> | null;
   allowModels: ReadonlySet<string> | null;
+  allowTools: ReadonlySet<string> | null;
 }
 
 interface Candidate {
@@ -96,6 +99,10 @@ export class Policy {
       if (route.allowModels && model !== undefined && !route.allowModels.has(model)) {
         consider({ action: this.config.outside_route, rule: `route:${route.name}`, reason: `route "${route.name}" may not use model ${model}` });
       }
+      const tool = route.allowTools ? x.request?.tools.find((t) => !route.allowTools!.has(t)) : undefined;
+      if (tool !== undefined) {
+        consider({ action: this.config.outside_route, rule: `route:${route.name}`, reason: `route "${route.name}" may not offer the model tool ${tool}` });
+      }
     }
 
     const failure = x.inspectFailure;
@@ -134,7 +141,7 @@ export class Policy {
     }
 
     for (const f of x.requestFindings ?? []) {
-      const rule = this.firstMatch(f, x.route);
+      const rule = this.firstMatch(f, x.route, 'request');
       if (!rule || rule.action === 'allow') continue;
       if (rule.action === 'redact' && f.count !== undefined) {
         // A score finding (this text looks like source code) names a region, not a value that can be masked.
@@ -154,13 +161,39 @@ export class Policy {
 
   /** The findings a redact decision masks: those whose first matching rule says redact. */
   redactions(x: Exchange): ExchangeFinding[] {
-    return (x.requestFindings ?? []).filter((f) => this.firstMatch(f, x.route)?.action === 'redact');
+    return (x.requestFindings ?? []).filter((f) => this.firstMatch(f, x.route, 'request')?.action === 'redact');
+  }
+
+  /**
+   * What policy says of a response once it has been scanned: tool calls outside the route's allow-list and
+   * findings matched by rules `on: [response]`. The client already has the response, so a rule that would block
+   * or redact is recorded as an alert that says so; null when nothing fired.
+   */
+  decideResponse(x: Exchange): Decision | null {
+    let best: Candidate | null = null;
+    const consider = (c: Candidate) => {
+      if (!best || STRENGTH[c.action] > STRENGTH[best.action]) best = c;
+    };
+    const route = this.routes.find((r) => r.name === x.route);
+    if (route?.allowTools && this.config.outside_route !== 'allow') {
+      const call = x.response?.toolCalls.find((t) => !route.allowTools!.has(t.name));
+      if (call) consider({ action: this.config.outside_route, rule: `route:${route.name}`, reason: `the model called tool ${call.name}, which route "${route.name}" does not allow` });
+    }
+    for (const f of x.responseFindings ?? []) {
+      const rule = this.firstMatch(f, x.route, 'response');
+      if (rule && rule.action !== 'allow') consider({ action: rule.action, rule: `content:${rule.id}`, reason: `content rule "${rule.id}" on the response: ${describe(f)}` });
+    }
+    const c = best as Candidate | null;
+    if (!c) return null;
+    const after = c.action === 'block' || c.action === 'redact' ? `would ${c.action}, but the response had already reached the client: ` : '';
+    return { action: 'alert', by: 'policy', rule: c.rule, reason: after + c.reason, policyVersion: this.version };
   }
 
   /** Rules apply in order, like a firewall's: the first that matches a finding decides it, so an allow can carve out an exception. */
-  private firstMatch(f: ExchangeFinding, route: string): ContentRule | null {
+  private firstMatch(f: ExchangeFinding, route: string, side: 'request' | 'response'): ContentRule | null {
     const sev = SEVERITIES.indexOf(f.severity);
     for (const r of this.content) {
+      if (!r[side]) continue;
       if (r.routes && !r.routes.has(route)) continue;
       if (r.categories && !r.categories.has(f.category)) continue;
       if (r.rules && !r.rules.has(f.rule)) continue;
@@ -180,6 +213,8 @@ function compileRule(spec: ContentRuleSpec): ContentRule {
     minSeverity: SEVERITIES.indexOf((spec.min_severity ?? 'low') as Severity),
     minConfidence: spec.min_confidence ?? 0,
     routes: set(spec.routes),
+    request: !spec.on?.length || spec.on.includes('request'),
+    response: spec.on?.includes('response') ?? false,
   };
 }
 
@@ -197,6 +232,7 @@ function compileRoute(spec: RouteSpec): Route {
     models: set(m.models),
     allowProviders: set(a.providers),
     allowModels: set(a.models),
+    allowTools: set(a.tools),
   };
 }
 

@@ -41,7 +41,6 @@ export class PolicyStage implements Stage {
 
   requestBody(x: Exchange, body: Buffer): void {
     const policy = this.bound.get(x) ?? this.policy;
-    this.bound.delete(x);
     x.route = policy.route(x);
     // Another stage's block stands; policy adds its own reasons only where nothing blocked yet.
     if (x.decision.action === 'block') return;
@@ -67,6 +66,15 @@ export class PolicyStage implements Stage {
 
   complete(x: Exchange): void {
     if (!x.decision.policyVersion) x.decision = { ...x.decision, policyVersion: this.policy.version };
+    const policy = this.bound.get(x) ?? this.policy;
+    this.bound.delete(x);
+    if (!x.response) return;
+    const judge = () => {
+      x.responseDecision = policy.decideResponse(x);
+    };
+    // The response scan (detect stage) may still run; judge once it has, so records carry both.
+    if (x.responseInspection) x.responseInspection = x.responseInspection.then(judge);
+    else judge();
   }
 
   stats(): PolicyStats {

@@ -116,3 +116,23 @@ test('policy config errors name the key', () => {
   assert.throws(() => parseConfig('policy: { content: [{ action: block }] }'), /policy\.content\[0\]\.id: is required/);
   assert.throws(() => parseConfig('policy: { on_failure: { inspect_timeout: maybe } }'), /policy\.on_failure\.inspect_timeout: expected one of open, closed/);
 });
+
+test('routes: tools offered outside the allow-list are refused before forwarding; a model calling one is judged after', () => {
+  const config = parseConfig(`${CONFIG_BASE}routes:\n  - { name: bot, match: { providers: [openai] }, allow: { tools: [lookup_order] } }\npolicy: { mode: enforce }\n`);
+  const registry = new DestinationRegistry(config);
+  const policy = new Policy(config.policy, config.routes);
+  const x = new Exchange('gateway', registry.byHost('api.openai.com'), { method: 'POST', path: '/v1/chat/completions', query: '', contentType: '' }, '', [], 0);
+  x.request = { parsed: true, operation: 'chat.completions', stream: false, segments: [], tools: ['lookup_order', 'run_shell'], model: 'gpt-4o' };
+  x.route = policy.route(x);
+  assert.equal(x.route, 'bot');
+  const d = policy.decide(x);
+  assert.equal(d.action, 'block');
+  assert.match(d.reason ?? '', /route "bot" may not offer the model tool run_shell/);
+
+  x.response = { parsed: true, errors: [], text: [], toolCalls: [{ name: 'run_shell', arguments: '{}' }], truncated: false };
+  const r = policy.decideResponse(x);
+  assert.equal(r?.action, 'alert');
+  assert.match(r?.reason ?? '', /^would block, but the response had already reached the client: the model called tool run_shell/);
+  x.response.toolCalls = [{ name: 'lookup_order', arguments: '{}' }];
+  assert.equal(policy.decideResponse(x), null);
+});

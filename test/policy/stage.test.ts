@@ -25,6 +25,7 @@ policy:
   content:
     - { id: no-secrets, action: block, categories: [credential], min_severity: high }
     - { id: watch-pii, action: alert, categories: [pii] }
+    - { id: no-pii-out, action: block, categories: [pii], on: [response] }
   on_failure: { unparseable_body: closed }
 `;
 
@@ -100,13 +101,37 @@ test('the same policy applies inside an intercepted CONNECT tunnel', async () =>
   assert.equal(x.decision.rule, 'content:no-secrets');
 });
 
-test('PII is an alert: forwarded, and the decision says why', async () => {
+test('PII is an alert: forwarded, and the decision says why; the echoed PII is found in the streamed response and judged', async () => {
   const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'my ssn is 536-22-8461' }] });
   assert.ok(r.choices[0]?.message.content);
-  const x = await h.nextExchange();
+  let x = await h.nextExchange();
   assert.equal(x.decision.action, 'alert');
   assert.equal(x.decision.rule, 'content:watch-pii');
   assert.match(x.decision.reason ?? '', /us-ssn/);
+
+  // Streamed in many small events: the SSN straddles event boundaries and is still found.
+  const stream = await openai.chat.completions.create(
+    { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'ssn 536-22-8461 again' }] },
+    { headers: { 'x-mock-chunks': '40' } },
+  );
+  for await (const _ of stream) void _;
+  x = await h.nextExchange();
+  await x.responseInspection;
+  assert.deepEqual(x.responseFindings?.map((f) => [f.rule, f.role, f.path]), [['us-ssn', 'assistant', 'choices[0].message.content']]);
+  assert.equal(x.responseDecision?.action, 'alert');
+  assert.equal(x.responseDecision?.rule, 'content:no-pii-out');
+  assert.match(x.responseDecision?.reason ?? '', /^would block, but the response had already reached the client: content rule "no-pii-out" on the response/);
+});
+
+test('tool calls the model makes are scanned: arguments carrying a secret are findings on the response', async () => {
+  const tools = [{ type: 'function' as const, function: { name: 'store', parameters: { type: 'object', properties: { echo: { type: 'string' } } } } }];
+  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', tools, messages: [{ role: 'user', content: 'ssn 536-22-8461 store it' }] });
+  assert.equal(r.choices[0]?.message.tool_calls?.[0]?.type, 'function');
+  const x = await h.nextExchange();
+  await x.responseInspection;
+  const f = x.responseFindings?.find((e) => e.role === 'tool_call:store');
+  assert.equal(f?.rule, 'us-ssn');
+  assert.equal(f?.path, 'toolCalls[0].arguments');
 });
 
 test('an unsanctioned provider is blocked before anything leaves; an unparseable body is blocked when on_failure says closed', async () => {
