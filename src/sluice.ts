@@ -134,7 +134,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
       })
     : undefined;
   const registry = new DestinationRegistry(config);
-  const policyStage = new PolicyStage(new Policy(config.policy, config.routes));
+  const policyStage = new PolicyStage(new Policy(config.policy, config.routes), inspector ? (texts) => inspector.inspect(texts) : undefined);
   const identityStage = new IdentityStage(await IdentityResolver.load(config.identity));
   const pipeline = new Pipeline([
     new AdapterStage(config.limits.max_inspect_bytes),

@@ -32,7 +32,13 @@ export class AdapterStage implements Stage {
 
   responseHead(x: Exchange): void {
     const adapter = adapterFor(x.destination.format);
-    x.responseParser = adapter.responseParser(x.info, x.request ?? unparsed('no request body'), { status: x.status, contentType: x.responseContentType });
+    const onText = x.onResponseText;
+    x.responseParser = adapter.responseParser(
+      x.info,
+      x.request ?? unparsed('no request body'),
+      { status: x.status, contentType: x.responseContentType },
+      onText ? { onText } : undefined,
+    );
   }
 
   responseChunk(x: Exchange, chunk: Buffer): void {

@@ -164,8 +164,12 @@ export class Exchange {
   responseFindings: ExchangeFinding[] | null = null;
   /** Settles when the response scan is done (it runs after the last byte reached the client). */
   responseInspection: Promise<void> | null = null;
-  /** What policy says about the response, after the fact: it has already reached the client. */
+  /** What policy says about the response: after the fact, or the block that cut a stream. */
   responseDecision: Decision | null = null;
+  /** Set by a stage before the response starts, to see its text as it is reassembled (stream inspection). */
+  onResponseText: ((path: string, role: string, text: string) => void) | null = null;
+  /** Set by the relay while a response streams: ends it with an in-stream error event (or cuts it) and aborts upstream. */
+  interrupt: ((code: ErrorCode, message: string) => void) | null = null;
   /** The body sent upstream instead of the client's (redaction); null when it goes as received. */
   rewrittenBody: Buffer | null = null;
   outcome: Outcome = 'pending';

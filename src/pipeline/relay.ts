@@ -111,6 +111,7 @@ export class Call implements Dispatcher.DispatchHandler {
     this.chunked = contentLength < 0;
     head.headers.push('x-sluice-exchange-id', x.id);
     this.responded = true;
+    if (pipeline.wantsResponseChunks) x.interrupt = (code, message) => this.interrupt(code, message);
     this.sink.respond(status, statusText, head.headers, contentLength);
     x.ownMs += performance.now() - t;
     return true;
@@ -187,6 +188,25 @@ export class Call implements Dispatcher.DispatchHandler {
     this.finish();
   }
 
+  /**
+   * Policy cut the response mid-stream: the client gets the provider's own in-stream error event, when the body
+   * is a plain stream it can be appended to, and the stream ends; otherwise the connection is cut. Upstream is aborted.
+   */
+  interrupt(code: ErrorCode, message: string): void {
+    if (this.finished || this.cancelled) return;
+    const x = this.x;
+    this.cancelled = true;
+    x.outcome = 'blocked';
+    x.fail(code, message);
+    const plain = x.responseEncoding === '' || x.responseEncoding === 'identity';
+    const event = plain && this.chunked ? adapterFor(x.destination.format).streamErrorEvent(x.responseContentType, code, message) : null;
+    if (event) {
+      this.sink.write(event);
+      this.sink.end();
+    } else this.sink.destroy();
+    if (this.abortUpstream) this.abortUpstream(new Error(message));
+  }
+
   clientAborted(): void {
     this.cancel('client_aborted', 'SLUICE_CLIENT_ABORTED', 'client closed the connection before the response finished');
   }
@@ -206,6 +226,7 @@ export class Call implements Dispatcher.DispatchHandler {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.x.interrupt = null;
     if (this.tap) this.tap.end(() => this.relay.complete(this));
     else this.relay.complete(this);
   }

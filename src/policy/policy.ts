@@ -62,6 +62,23 @@ export class Policy {
     this.residency = config.residency ?? [];
   }
 
+  /** Whether some rule can cut a stream: enforce mode and a response rule that blocks. */
+  get cutsStreams(): boolean {
+    return this.mode === 'enforce' && this.content.some((r) => r.response && r.action === 'block');
+  }
+
+  /** Findings seen while a response streams → the block that ends the stream, or null to let it run. */
+  streamVerdict(x: Exchange, found: readonly ExchangeFinding[]): Decision | null {
+    if (this.mode !== 'enforce') return null;
+    for (const f of found) {
+      const rule = this.firstMatch(f, x.route, 'response');
+      if (rule?.action === 'block') {
+        return { action: 'block', by: 'policy', rule: `content:${rule.id}`, reason: `content rule "${rule.id}" on the response stream: ${describe(f)}`, policyVersion: this.version };
+      }
+    }
+    return null;
+  }
+
   /** The first route whose conditions all hold, else `default`: every exchange gets exactly one. */
   route(x: Exchange): string {
     const id = x.identity;

@@ -5,6 +5,7 @@ import type { Decision, Exchange } from '../pipeline/exchange';
 import type { Stage } from '../pipeline/pipeline';
 import type { Policy } from './policy';
 import { redactBody } from './redact';
+import { StreamScan, type Scanner } from './stream';
 
 export interface PolicyStats {
   version: string;
@@ -17,13 +18,17 @@ export interface PolicyStats {
 export class PolicyStage implements Stage {
   readonly name = 'policy';
   private policy: Policy;
+  /** Scans response text while it streams, when a policy rule can cut streams; absent without detection. */
+  private readonly scanner: Scanner | undefined;
+  private readonly streams = new WeakMap<Exchange, StreamScan>();
   /** The policy each exchange started under: a reload mid-exchange does not change its rules. */
   private readonly bound = new WeakMap<Exchange, Policy>();
   private readonly decisions = { allow: 0, alert: 0, redact: 0, block: 0 };
   private readonly failures: PolicyStats['failures'] = {};
 
-  constructor(policy: Policy) {
+  constructor(policy: Policy, scanner?: Scanner) {
     this.policy = policy;
+    this.scanner = scanner;
   }
 
   /** The policy in force from now on; exchanges already started finish under theirs. */
@@ -48,6 +53,7 @@ export class PolicyStage implements Stage {
     if (d.action === 'redact') d = this.redact(policy, x, body, d);
     x.decision = d;
     this.decisions[d.action]++;
+    if (d.action !== 'block' && this.scanner && x.request?.stream && policy.cutsStreams) this.watchStream(policy, x, this.scanner);
     const f = x.inspectFailure;
     if (f) (this.failures[f.kind] ??= { open: 0, closed: 0 })[d.action === 'block' && d.rule === `on_failure.${f.kind}` ? 'closed' : 'open']++;
   }
@@ -64,13 +70,31 @@ export class PolicyStage implements Stage {
     return { ...d, reason: `${d.reason} (${r.masked} value${r.masked === 1 ? '' : 's'} masked before forwarding)` };
   }
 
+  /** Installed before the response starts, so the adapter hands over text deltas as it reassembles them. */
+  private watchStream(policy: Policy, x: Exchange, scanner: Scanner): void {
+    const scan = new StreamScan(scanner, (found) => {
+      const d = policy.streamVerdict(x, found);
+      if (!d) return;
+      scan.stop();
+      x.responseDecision = d;
+      this.decisions.block++;
+      x.interrupt?.(d.code ?? 'SLUICE_BLOCKED', `blocked by Sluice policy: ${d.reason} (reference ${x.id})`);
+    });
+    this.streams.set(x, scan);
+    x.onResponseText = scan.text;
+  }
+
   complete(x: Exchange): void {
+    this.streams.get(x)?.stop();
+    this.streams.delete(x);
+    x.onResponseText = null;
     if (!x.decision.policyVersion) x.decision = { ...x.decision, policyVersion: this.policy.version };
     const policy = this.bound.get(x) ?? this.policy;
     this.bound.delete(x);
     if (!x.response) return;
     const judge = () => {
-      x.responseDecision = policy.decideResponse(x);
+      // A block that cut the stream stands; otherwise the whole response is judged now.
+      x.responseDecision ??= policy.decideResponse(x);
     };
     // The response scan (detect stage) may still run; judge once it has, so records carry both.
     if (x.responseInspection) x.responseInspection = x.responseInspection.then(judge);

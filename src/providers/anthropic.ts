@@ -2,6 +2,7 @@
 // Its request filler and response state are exported because Bedrock's InvokeModel carries the same payloads.
 
 import {
+  sseEvent,
   routePath,
   arr,
   createResponseParser,
@@ -225,9 +226,16 @@ function errorBody(_status: number, code: string, message: string): ErrorBody {
   };
 }
 
+/** Anthropic streams end in error with `event: error`, which its SDKs raise as APIError. */
+function streamErrorEvent(contentType: string, code: string, message: string): Buffer | null {
+  if (!contentType.includes('text/event-stream')) return null;
+  return sseEvent({ type: 'error', error: { type: 'sluice_error', message, code } }, 'error');
+}
+
 export const anthropicAdapter: Adapter = {
   format: 'anthropic',
   parseRequest,
   responseParser,
   errorBody,
+  streamErrorEvent,
 };

@@ -18,7 +18,7 @@ import {
   type ResponseBuilder,
   type ResponseHandlers,
 } from './common.js';
-import type { EventStreamMessage } from './eventstream.js';
+import { encodeEventStreamMessage, type EventStreamMessage } from './eventstream.js';
 import { genericError, genericSegments, GenericStreamCollector, genericUsage } from './generic.js';
 import type { Adapter, ErrorBody, ParsedRequest, RequestInfo, ResponseHead, ResponseParser, ResponseParserOptions } from './types.js';
 
@@ -319,9 +319,20 @@ function errorBody(status: number, code: string, message: string): ErrorBody {
   };
 }
 
+/** An exception frame in the AWS event stream; the SDKs raise it as that modeled exception. */
+function streamErrorEvent(contentType: string, code: string, message: string): Buffer | null {
+  if (!contentType.includes('vnd.amazon.eventstream')) return null;
+  const type = 'validationException';
+  return encodeEventStreamMessage(
+    { ':message-type': 'exception', ':exception-type': type, ':content-type': 'application/json' },
+    Buffer.from(JSON.stringify({ message, sluiceCode: code })),
+  );
+}
+
 export const bedrockAdapter: Adapter = {
   format: 'bedrock',
   parseRequest,
   responseParser,
   errorBody,
+  streamErrorEvent,
 };

@@ -197,9 +197,11 @@ export class ResponseBuilder {
   private readonly tools: ToolAcc[] = [];
   private readonly toolIndex = new Map<string, ToolAcc>();
   private remaining: number;
+  private readonly onText: ((path: string, role: string, text: string) => void) | undefined;
 
-  constructor(maxTextChars: number = DEFAULT_MAX_TEXT_CHARS) {
+  constructor(maxTextChars: number = DEFAULT_MAX_TEXT_CHARS, onText?: (path: string, role: string, text: string) => void) {
     this.remaining = Math.max(0, Math.floor(maxTextChars));
+    this.onText = onText;
   }
 
   get errorCount(): number {
@@ -221,7 +223,9 @@ export class ResponseBuilder {
       this.segIndex.set(key, seg);
       this.segments.push(seg);
     }
-    seg.text += this.take(text);
+    const kept = this.take(text);
+    seg.text += kept;
+    if (kept && this.onText) this.onText(path, role, kept);
   }
 
   hasText(path: string, role: string): boolean {
@@ -552,7 +556,7 @@ export function createResponseParser(
   makeHandlers: (b: ResponseBuilder) => ResponseHandlers,
   driverOptions: DriverOptions = {},
 ): ResponseParser {
-  const b = new ResponseBuilder(options?.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS);
+  const b = new ResponseBuilder(options?.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS, options?.onText);
   let handlers: ResponseHandlers;
   try {
     handlers = makeHandlers(b);
@@ -747,4 +751,9 @@ function isSpaceOrBom(c: number): boolean {
 function isBlank(b: Buffer): boolean {
   for (let i = 0; i < b.length; i++) if (!isSpaceOrBom(b[i]!)) return false;
   return true;
+}
+
+/** `data: {json}` as one SSE event (with an `event:` line when given). */
+export function sseEvent(data: unknown, event?: string): Buffer {
+  return Buffer.from(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
 }

@@ -2,6 +2,7 @@
 // Streams come as SSE with `?alt=sse`, otherwise as one JSON array whose elements are parsed as they complete.
 
 import {
+  sseEvent,
   routePath,
   arr,
   createResponseParser,
@@ -178,9 +179,16 @@ function errorBody(status: number, code: string, message: string): ErrorBody {
   };
 }
 
+/** Gemini's SSE (alt=sse) carries errors as a `data:` object with `error`, the same shape as its JSON errors. */
+function streamErrorEvent(contentType: string, code: string, message: string): Buffer | null {
+  if (!contentType.includes('text/event-stream')) return null;
+  return sseEvent({ error: { code: 403, message, status: googleStatusName(403), details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: code, domain: 'sluice' }] } });
+}
+
 export const geminiAdapter: Adapter = {
   format: 'gemini',
   parseRequest,
   responseParser,
   errorBody,
+  streamErrorEvent,
 };

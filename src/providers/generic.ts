@@ -2,6 +2,7 @@
 // Crude but never blind: unknown providers still get their text inspected, within fixed work bounds.
 
 import {
+  sseEvent,
   createResponseParser,
   errorText,
   failedRequest,
@@ -222,9 +223,16 @@ function errorBody(status: number, code: string, message: string): ErrorBody {
   };
 }
 
+/** Unknown formats: an SSE `error` event is the common convention; anything else is cut instead. */
+function streamErrorEvent(contentType: string, code: string, message: string): Buffer | null {
+  if (!contentType.includes('text/event-stream')) return null;
+  return sseEvent({ error: { code, message } }, 'error');
+}
+
 export const genericAdapter: Adapter = {
   format: 'generic',
   parseRequest,
   responseParser,
   errorBody,
+  streamErrorEvent,
 };

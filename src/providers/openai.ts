@@ -2,6 +2,7 @@
 // as spoken by OpenAI, Azure OpenAI and the many OpenAI-compatible providers (matched on path suffix).
 
 import {
+  sseEvent,
   routePath,
   arr,
   createResponseParser,
@@ -389,9 +390,16 @@ function errorBody(_status: number, code: string, message: string): ErrorBody {
   };
 }
 
+/** The SDKs raise an SSE event carrying `error` (chat) or an `error` event (Responses API) as APIError. */
+function streamErrorEvent(contentType: string, code: string, message: string): Buffer | null {
+  if (!contentType.includes('text/event-stream')) return null;
+  return sseEvent({ error: { message, type: 'sluice_error', param: null, code } });
+}
+
 export const openaiAdapter: Adapter = {
   format: 'openai',
   parseRequest,
   responseParser,
   errorBody,
+  streamErrorEvent,
 };

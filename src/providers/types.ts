@@ -83,6 +83,8 @@ export interface ResponseHead {
 export interface ResponseParserOptions {
   /** Upper bound on reassembled text kept in memory, in UTF-16 code units (default 1 MiB). */
   maxTextChars?: number;
+  /** Called with each piece of response text as it is reassembled (streams: one delta at a time). */
+  onText?(path: string, role: string, text: string): void;
 }
 
 /** Incremental response parser: push decoded body bytes as they arrive, then finish. */
@@ -106,4 +108,9 @@ export interface Adapter {
   /** The error body the provider's SDKs understand, used when Sluice itself answers
    *  (block, upstream failure, limits). `code` is a Sluice error code. */
   errorBody(status: number, code: string, message: string): ErrorBody;
+  /**
+   * An error event in the response's own stream framing (SSE or AWS event-stream), which the SDKs raise as an
+   * error: how Sluice ends a stream it has to cut. Null when the content type is not a stream this format knows.
+   */
+  streamErrorEvent(contentType: string, code: string, message: string): Buffer | null;
 }

@@ -109,18 +109,53 @@ test('PII is an alert: forwarded, and the decision says why; the echoed PII is f
   assert.equal(x.decision.rule, 'content:watch-pii');
   assert.match(x.decision.reason ?? '', /us-ssn/);
 
-  // Streamed in many small events: the SSN straddles event boundaries and is still found.
-  const stream = await openai.chat.completions.create(
-    { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'ssn 536-22-8461 again' }] },
-    { headers: { 'x-mock-chunks': '40' } },
-  );
-  for await (const _ of stream) void _;
-  x = await h.nextExchange();
+  // Not streamed: the response had reached the client before it was judged, so the block is recorded as an alert.
   await x.responseInspection;
   assert.deepEqual(x.responseFindings?.map((f) => [f.rule, f.role, f.path]), [['us-ssn', 'assistant', 'choices[0].message.content']]);
   assert.equal(x.responseDecision?.action, 'alert');
   assert.equal(x.responseDecision?.rule, 'content:no-pii-out');
   assert.match(x.responseDecision?.reason ?? '', /^would block, but the response had already reached the client: content rule "no-pii-out" on the response/);
+});
+
+test('a stream is cut mid-way when PII appears in it: the OpenAI SDK raises a clean APIError, the provider is aborted', async () => {
+  // One character per event, 50 ms apart: the SSN straddles many events and is found while the stream runs.
+  const stream = await openai.chat.completions.create(
+    { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'ssn 536-22-8461 then a long tail of harmless words' }] },
+    { headers: { 'x-mock-behavior': 'slow', 'x-mock-chunks': '80' } },
+  );
+  let got = '';
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of stream) got += chunk.choices[0]?.delta?.content ?? '';
+    })(),
+    (err: InstanceType<typeof OpenAI.APIError>) => {
+      assert.match(err.message, /blocked by Sluice policy: content rule "no-pii-out" on the response stream: pii finding us-ssn/);
+      assert.equal((err.error as { code?: string }).code, 'SLUICE_BLOCKED');
+      return true;
+    },
+  );
+  assert.ok(got.length > 0 && !got.includes('harmless words'), `the client got the start, not the end: ${JSON.stringify(got)}`);
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'blocked');
+  assert.equal(x.responseDecision?.action, 'block');
+  assert.equal(x.decision.action, 'alert', 'the request itself was allowed (with the PII alert)');
+  await h.mock.waitForAborted(1);
+});
+
+test('the Anthropic SDK sees a cut stream as an error event', async () => {
+  const anthropic = new Anthropic({ baseURL: `${h.sluice.gatewayUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0 });
+  const stream = await anthropic.messages.create(
+    { model: 'claude-3-5-haiku-latest', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'ssn 536-22-8461 then a long tail of harmless words' }] },
+    { headers: { 'x-mock-behavior': 'slow', 'x-mock-chunks': '80' } },
+  );
+  await assert.rejects(
+    (async () => {
+      for await (const _ of stream) void _;
+    })(),
+    // The SDK's message is the event's JSON, quotes escaped.
+    /blocked by Sluice policy: content rule \\?"no-pii-out\\?" on the response stream/,
+  );
+  assert.equal((await h.nextExchange()).outcome, 'blocked');
 });
 
 test('tool calls the model makes are scanned: arguments carrying a secret are findings on the response', async () => {
