@@ -61,7 +61,10 @@ test('a blocking stage answers in the provider error shape and nothing goes upst
   });
   let x = await h.nextExchange();
   assert.equal(x.outcome, 'blocked');
-  assert.deepEqual(x.decision, { action: 'block', reason: 'secret in prompt', by: 'policy' });
+  // Every record names the policy in force, even when another stage took the decision.
+  const { policyVersion, ...decision } = x.decision;
+  assert.deepEqual(decision, { action: 'block', reason: 'secret in prompt', by: 'policy' });
+  assert.match(policyVersion ?? '', /^[0-9a-f]{16}$/);
 
   const anthropic = new Anthropic({ baseURL: `${h.sluice.gatewayUrl}/anthropic`, apiKey: 'k', maxRetries: 0 });
   await assert.rejects(
