@@ -135,3 +135,29 @@ test('residency: PII from an EU identity to a US provider is blocked; the same f
   await ask(client({ 'x-sluice-identity': us }), 'my ssn is 536-22-8461');
   assert.equal((await h.nextExchange()).decision.action, 'allow');
 });
+
+test('keys from a JWKS URL (RS256), fetched by kid from a loopback identity provider', async () => {
+  const { createServer } = await import('node:http');
+  const { exportJWK } = await import('jose');
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  let fetched = 0;
+  const idp = createServer((_req, res) => {
+    fetched++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+  const port = (idp.address() as { port: number }).port;
+  const j = await startHarness(`identity:\n  jwt: { jwks_url: "http://127.0.0.1:${port}/jwks.json", audience: sluice }\n`);
+  try {
+    const t = await new SignJWT({ sub: 'rita' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setAudience('sluice').setExpirationTime('5m').sign(rsa.privateKey);
+    const c = new OpenAI({ baseURL: `${j.sluice.gatewayUrl}/openai/v1`, apiKey: 'k', maxRetries: 0, defaultHeaders: { 'x-sluice-identity': t } });
+    await c.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    await c.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'again' }] });
+    for (let i = 0; i < 2; i++) assert.deepEqual((await j.nextExchange()).identity, { subject: 'rita', source: 'jwt', verified: true });
+    assert.equal(fetched, 1, 'the key set is fetched once and cached');
+  } finally {
+    await j.close();
+    idp.close();
+  }
+});
