@@ -135,7 +135,8 @@ export class Policy {
     }
 
     const d = x.destination;
-    if (d.tier !== 'unknown' && !d.sanctioned && this.config.unsanctioned !== 'allow') {
+    // Destinations the operator added (destinations.add) are theirs: only catalog AI providers can be unsanctioned.
+    if ((d.tier === 'major' || d.tier === 'long-tail') && !d.sanctioned && this.config.unsanctioned !== 'allow') {
       consider({
         action: this.config.unsanctioned,
         rule: 'unsanctioned',
