@@ -1,5 +1,6 @@
-// The policy stage: decides every exchange once its request has been inspected, and stamps the policy version
-// on those that ended before (refused, failed) so every record says which policy was in force.
+// The policy stage: routes and decides every exchange once its request has been inspected (redacting the body
+// when told to), watches streams a response rule may cut, judges the response after it, and stamps the policy
+// version on every exchange, refused and failed ones included, so each record says which policy was in force.
 
 import type { Decision, Exchange } from '../pipeline/exchange';
 import type { Stage } from '../pipeline/pipeline';
