@@ -252,7 +252,10 @@ export class ResponseBuilder {
   toolArgs(key: string, fragment: unknown): void {
     if (typeof fragment !== 'string' || fragment.length === 0) return;
     const t = this.tool(key);
-    t.args += this.take(fragment);
+    const kept = this.take(fragment);
+    t.args += kept;
+    // Streamed tool arguments are inspected as they arrive, like text (a secret in them can cut the stream).
+    if (kept && this.onText) this.onText(`toolCalls[${this.tools.indexOf(t)}].arguments`, `tool_call:${t.name}`, kept);
   }
 
   /** Replaces the arguments with an authoritative full text (a `.done` event, a final item). */

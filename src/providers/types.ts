@@ -83,7 +83,7 @@ export interface ResponseHead {
 export interface ResponseParserOptions {
   /** Upper bound on reassembled text kept in memory, in UTF-16 code units (default 1 MiB). */
   maxTextChars?: number;
-  /** Called with each piece of response text as it is reassembled (streams: one delta at a time). */
+  /** Called with each piece of response text or streamed tool-call arguments as it is reassembled (one delta at a time). */
   onText?(path: string, role: string, text: string): void;
 }
 

@@ -142,6 +142,22 @@ test('a stream is cut mid-way when PII appears in it: the OpenAI SDK raises a cl
   await h.mock.waitForAborted(1);
 });
 
+test('streamed tool-call arguments are inspected as they arrive: PII in them cuts the stream', async () => {
+  const tools = [{ type: 'function' as const, function: { name: 'store', parameters: { type: 'object', properties: { echo: { type: 'string' } } } } }];
+  const stream = await openai.chat.completions.create(
+    { model: 'gpt-4o-mini', stream: true, tools, messages: [{ role: 'user', content: 'ssn 536-22-8461 then a long tail of harmless words' }] },
+    { headers: { 'x-mock-behavior': 'slow', 'x-mock-chunks': '60' } },
+  );
+  await assert.rejects(
+    (async () => {
+      for await (const _ of stream) void _;
+    })(),
+    /content rule "no-pii-out" on the response stream: pii finding us-ssn .* in tool_call:store toolCalls\[0\]\.arguments/,
+  );
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'blocked');
+});
+
 test('the Anthropic SDK sees a cut stream as an error event', async () => {
   const anthropic = new Anthropic({ baseURL: `${h.sluice.gatewayUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0 });
   const stream = await anthropic.messages.create(
