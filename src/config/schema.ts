@@ -124,6 +124,8 @@ export interface IdentityAttributesSpec {
 export interface IdentityConfig {
   /** Request header carrying a signed JWT; an x-sluice- header, so it never leaves. */
   header: string;
+  /** Front doors whose identity header is honoured; a token on any other is refused as untrusted. */
+  listeners: Array<'gateway' | 'forward' | 'connect' | 'transparent'>;
   jwt: {
     /** PEM public key (RS256, ES256, EdDSA) or, with secret_file, an HS256 secret. */
     key_file: string | null;
@@ -249,6 +251,7 @@ export function defaultConfig(): Config {
     },
     identity: {
       header: 'x-sluice-identity',
+      listeners: ['gateway', 'forward', 'connect', 'transparent'],
       jwt: { key_file: null, secret_file: null, jwks_url: null, issuer: null, audience: null, algorithms: ['RS256', 'ES256', 'EdDSA'], clock_skew_s: 30 },
       api_keys: [],
     },
@@ -434,6 +437,7 @@ export const schema: Node = {
       kind: 'object',
       fields: {
         header: value(sluiceHeader),
+        listeners: { kind: 'list', item: value(oneOf(['gateway', 'forward', 'connect', 'transparent'])) },
         jwt: {
           kind: 'object',
           fields: {

@@ -50,6 +50,11 @@ export class IdentityResolver {
     return this.config.header;
   }
 
+  /** Whether tokens arriving through this front door are considered at all. */
+  trusts(frontDoor: string): boolean {
+    return (this.config.listeners as readonly string[]).includes(frontDoor);
+  }
+
   apiKey(fingerprint: string): Identity | undefined {
     return this.apiKeys.get(fingerprint);
   }
@@ -109,6 +114,10 @@ export class IdentityStage implements Stage {
     const header = this.resolver.header;
     let token: string | undefined;
     for (const [name, value] of x.sluiceHeaders) if (name === header) token = value;
+    if (token !== undefined && !this.resolver.trusts(x.frontDoor)) {
+      x.identityProblem = `identity token refused: the ${x.frontDoor} listener is not in identity.listeners`;
+      token = undefined;
+    }
     if (token !== undefined) {
       const bearer = /^bearer\s+/i.test(token) ? token.replace(/^bearer\s+/i, '') : token;
       return this.resolver.verify(bearer.trim()).then((r) => {

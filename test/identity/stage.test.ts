@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { SignJWT, type JWTPayload } from 'jose';
 import OpenAI from 'openai';
+import { curlThrough } from '../fixtures/curl';
 import { startHarness, type Harness } from '../fixtures/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-identity-'));
@@ -159,5 +160,28 @@ test('keys from a JWKS URL (RS256), fetched by kid from a loopback identity prov
   } finally {
     await j.close();
     idp.close();
+  }
+});
+
+test('identity.listeners: a token arriving through an untrusted front door is refused, even if it verifies', async () => {
+  const u = await startHarness(
+    `identity:\n  listeners: [gateway]\n  jwt: { key_file: ${JSON.stringify(keyFile)}, issuer: "https://idp.example", audience: sluice }\npolicy: { mode: enforce, invalid_identity: refuse }\n`,
+  );
+  try {
+    const t = await token({ sub: 'alice' });
+    const viaGateway = new OpenAI({ baseURL: `${u.sluice.gatewayUrl}/openai/v1`, apiKey: 'k', maxRetries: 0, defaultHeaders: { 'x-sluice-identity': t } });
+    await viaGateway.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal((await u.nextExchange()).identity?.subject, 'alice');
+    const r = await curlThrough(u.sluice.forwardUrl, [
+      '--cacert', u.sluice.caCert, 'https://api.openai.com/v1/chat/completions',
+      '-H', 'content-type: application/json', '-H', `x-sluice-identity: ${t}`,
+      '--data-binary', JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    ]);
+    assert.equal(r.status, 401, r.stderr);
+    assert.match(JSON.parse(r.body).error.message, /the connect listener is not in identity\.listeners/);
+    const x = await u.nextExchange();
+    assert.notEqual(x.identity?.verified, true);
+  } finally {
+    await u.close();
   }
 });

@@ -274,7 +274,18 @@ test('redaction, per provider format: the provider receives only masked values, 
     assert.equal(sent.contents[0].parts[0].text, 'gemini AKIA************JHWB');
     assert.equal((await r.nextExchange()).decision.action, 'redact');
 
-    // Bedrock: SigV4 signs the body, so a rewritten body would be refused upstream; Sluice blocks instead.
+    // Bedrock with an API key (Bearer): the body is not signed, so it is rewritten like the others.
+    const res = await fetch(`${r.sluice.gatewayUrl}/bedrock/eu-central-1/model/anthropic.claude-3-haiku-20240307-v1:0/converse`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer bedrock-api-key-abc' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: `bedrock ${AWS_KEY}` }] }] }),
+    });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    assert.equal(lastBody().messages[0].content[0].text, 'bedrock AKIA************JHWB');
+    assert.equal((await r.nextExchange()).decision.action, 'redact');
+
+    // Bedrock with SigV4: the signature covers the body, so a rewritten body would be refused upstream; Sluice blocks instead.
     const before = r.mock.requests.length;
     const bedrock = new BedrockRuntimeClient({
       region: 'eu-central-1',
