@@ -185,3 +185,25 @@ test('identity.listeners: a token arriving through an untrusted front door is re
     await u.close();
   }
 });
+
+test('HS256 with identity.jwt.secret_file, and EdDSA with an Ed25519 public key', async () => {
+  const secretFile = join(dir, 'hs.secret');
+  writeFileSync(secretFile, 'a-long-shared-secret-for-hs256-tokens-0123456789\n');
+  const ed = generateKeyPairSync('ed25519');
+  const edFile = join(dir, 'ed.pem');
+  writeFileSync(edFile, ed.publicKey.export({ type: 'spki', format: 'pem' }));
+  const cases: Array<[string, (claims: JWTPayload) => Promise<string>]> = [
+    [`secret_file: ${JSON.stringify(secretFile)}`, (c) => new SignJWT(c).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(Buffer.from('a-long-shared-secret-for-hs256-tokens-0123456789'))],
+    [`key_file: ${JSON.stringify(edFile)}`, (c) => new SignJWT(c).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime('5m').sign(ed.privateKey)],
+  ];
+  for (const [key, sign] of cases) {
+    const k = await startHarness(`identity:\n  jwt: { ${key} }\n`);
+    try {
+      const c = new OpenAI({ baseURL: `${k.sluice.gatewayUrl}/openai/v1`, apiKey: 'k', maxRetries: 0, defaultHeaders: { 'x-sluice-identity': await sign({ sub: 'kim' }) } });
+      await c.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+      assert.deepEqual((await k.nextExchange()).identity, { subject: 'kim', source: 'jwt', verified: true }, key);
+    } finally {
+      await k.close();
+    }
+  }
+});
