@@ -56,7 +56,14 @@ export class DetectStage implements Stage {
    * reassembled it). Matches across chunk and event boundaries are found because the whole text is scanned.
    * The client already has the bytes: this feeds records, signals and after-the-fact policy, not blocking.
    */
+  /** A held response: scanned before the client sees it, and policy waits for the findings. */
+  responseEnd(x: Exchange): Promise<void> | void {
+    this.complete(x);
+    return x.responseInspection ?? undefined;
+  }
+
   complete(x: Exchange): void {
+    if (x.responseInspection) return;
     const r = x.response;
     if (!r || (r.text.length === 0 && r.toolCalls.length === 0)) return;
     const where: Array<{ role: string; path: string }> = [];

@@ -45,6 +45,11 @@ export class AdapterStage implements Stage {
     x.responseParser?.push(chunk);
   }
 
+  /** A held response is parsed as soon as its last byte arrived, so the later stages can judge it. */
+  responseEnd(x: Exchange): void {
+    this.complete(x);
+  }
+
   complete(x: Exchange): void {
     const p = x.responseParser;
     if (!p) return;

@@ -166,6 +166,8 @@ export class Exchange {
   responseInspection: Promise<void> | null = null;
   /** What policy says about the response: after the fact, or the block that cut a stream. */
   responseDecision: Decision | null = null;
+  /** Set by policy: the client gets this response only once all of it has been inspected (non-streamed responses). */
+  holdResponse = false;
   /** Set by a stage before the response starts, to see its text as it is reassembled (stream inspection). */
   onResponseText: ((path: string, role: string, text: string) => void) | null = null;
   /** Set by the relay while a response streams: ends it with an in-stream error event (or cuts it) and aborts upstream. */

@@ -18,11 +18,17 @@ export interface Stage {
   responseHead?(x: Exchange): void;
   /** A piece of the decoded response body, in order, as it passes to the client. */
   responseChunk?(x: Exchange, chunk: Buffer): void;
+  /**
+   * Only for a held response (`x.holdResponse`): the whole body has arrived and the client has seen none of it.
+   * May be async; a `responseDecision` of block set here means the client gets Sluice's error instead.
+   */
+  responseEnd?(x: Exchange): void | Promise<void>;
   /** The exchange is over, whatever the outcome; latencies and adapter results are final. */
   complete?(x: Exchange): void;
 }
 
-type Hook = 'requestHead' | 'requestBody' | 'responseHead' | 'responseChunk' | 'complete';
+type Hook = 'requestHead' | 'requestBody' | 'responseHead' | 'responseChunk' | 'responseEnd' | 'complete';
+type AsyncHook = 'requestHead' | 'requestBody' | 'responseEnd';
 
 export class Pipeline {
   readonly stages: readonly Stage[];
@@ -31,6 +37,7 @@ export class Pipeline {
   private readonly bodies: Stage[];
   private readonly responseHeads: Stage[];
   private readonly chunks: Stage[];
+  private readonly ends: Stage[];
   private readonly completes: Stage[];
   private readonly onStageError: (stage: string, hook: Hook, err: unknown, x: Exchange) => void;
 
@@ -40,6 +47,7 @@ export class Pipeline {
     this.bodies = stages.filter((s) => s.requestBody);
     this.responseHeads = stages.filter((s) => s.responseHead);
     this.chunks = stages.filter((s) => s.responseChunk);
+    this.ends = stages.filter((s) => s.responseEnd);
     this.completes = stages.filter((s) => s.complete);
     this.onStageError = onStageError ?? defaultStageError;
   }
@@ -55,6 +63,10 @@ export class Pipeline {
 
   requestBody(x: Exchange, body: Buffer): void | Promise<void> {
     return this.runRequest(this.bodies, 'requestBody', x, body, 0);
+  }
+
+  responseEnd(x: Exchange): void | Promise<void> {
+    return this.runRequest(this.ends, 'responseEnd', x, undefined, 0);
   }
 
   responseHead(x: Exchange): void {
@@ -87,12 +99,12 @@ export class Pipeline {
     }
   }
 
-  private runRequest(list: Stage[], hook: 'requestHead' | 'requestBody', x: Exchange, body: Buffer | undefined, from: number): void | Promise<void> {
+  private runRequest(list: Stage[], hook: AsyncHook, x: Exchange, body: Buffer | undefined, from: number): void | Promise<void> {
     for (let i = from; i < list.length; i++) {
       const s = list[i]!;
       let r: void | Promise<void>;
       try {
-        r = hook === 'requestHead' ? s.requestHead!(x) : s.requestBody!(x, body!);
+        r = hook === 'requestHead' ? s.requestHead!(x) : hook === 'requestBody' ? s.requestBody!(x, body!) : s.responseEnd!(x);
       } catch (err) {
         this.onStageError(s.name, hook, err, x);
         continue;

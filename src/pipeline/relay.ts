@@ -56,6 +56,8 @@ export class Call implements Dispatcher.DispatchHandler {
   tap: BodyTap | null = null;
   /** Plain responses: bytes stages may still see (limits.max_inspect_bytes); -1 when no stage wants chunks. */
   inspectRoom = -1;
+  /** A response held back until policy has judged all of it (x.holdResponse): its head and body so far. */
+  held: { status: number; statusText: string; headers: string[]; contentLength: number; parts: Buffer[]; bytes: number } | null = null;
 
   constructor(relay: Relay, x: Exchange, sink: ClientSink) {
     this.relay = relay;
@@ -110,6 +112,12 @@ export class Call implements Dispatcher.DispatchHandler {
     const contentLength = status === 204 || status === 304 ? 0 : head.contentLength;
     this.chunked = contentLength < 0;
     head.headers.push('x-sluice-exchange-id', x.id);
+    if (x.holdResponse) {
+      // Nothing reaches the client until the stages have judged the whole body (onComplete).
+      this.held = { status, statusText, headers: head.headers, contentLength, parts: [], bytes: 0 };
+      x.ownMs += performance.now() - t;
+      return true;
+    }
     this.responded = true;
     if (pipeline.wantsResponseChunks) x.interrupt = (code, message) => this.interrupt(code, message);
     this.sink.respond(status, statusText, head.headers, contentLength);
@@ -117,11 +125,31 @@ export class Call implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  /** Sends what was held back: the head, then the body, as if it had streamed. */
+  private releaseHeld(): void {
+    const h = this.held!;
+    this.held = null;
+    this.responded = true;
+    this.sink.respond(h.status, h.statusText, h.headers, h.contentLength);
+    for (const p of h.parts) this.sink.write(p);
+  }
+
   onData(chunk: Buffer): boolean {
     const t = performance.now();
     this.x.responseBytes += chunk.length;
     if (this.inspectRoom > 0) this.inspect(chunk);
     else if (this.tap) this.tap.push(chunk);
+    const h = this.held;
+    if (h) {
+      h.parts.push(chunk);
+      h.bytes += chunk.length;
+      this.x.ownMs += performance.now() - t;
+      if (h.bytes <= this.relay.opts.maxInspectBytes) return true;
+      // Too large to hold in memory: it goes out unjudged, and the record says so.
+      this.x.inspectProblem(`response over ${this.relay.opts.maxInspectBytes} bytes was passed on before policy could judge it whole`);
+      this.releaseHeld();
+      return true;
+    }
     const ok = this.sink.write(chunk);
     this.x.ownMs += performance.now() - t;
     if (ok || this.sink.aborted) return true;
@@ -159,11 +187,45 @@ export class Call implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     const x = this.x;
+    if (this.held && !this.cancelled) {
+      // Decoding (a compressed body) must finish before the stages judge what it said.
+      const tap = this.tap;
+      this.tap = null;
+      if (tap) tap.end(() => this.judgeHeld());
+      else this.judgeHeld();
+      return;
+    }
     if (!this.cancelled) {
       this.sink.end();
       x.outcome = 'completed';
     }
     this.finish();
+  }
+
+  /** The held body is complete: the stages judge it, then the client gets it, or Sluice's error instead. */
+  private judgeHeld(): void {
+    const x = this.x;
+    const t = performance.now();
+    const p = this.relay.pipeline.responseEnd(x);
+    x.ownMs += performance.now() - t;
+    const go = () => {
+      if (this.cancelled || this.finished) return;
+      const d = x.responseDecision;
+      if (d?.action === 'block') {
+        this.held = null;
+        x.outcome = 'blocked';
+        const message = `blocked by Sluice policy: ${d.reason ?? 'no reason given'} (reference ${x.id})`;
+        x.fail(d.code ?? 'SLUICE_BLOCKED', message);
+        this.relay.answer(x, this.sink, d.code ?? 'SLUICE_BLOCKED', message);
+      } else {
+        this.releaseHeld();
+        this.sink.end();
+        x.outcome = 'completed';
+      }
+      this.finish();
+    };
+    if (p) p.then(go, go);
+    else go();
   }
 
   onError(err: Error): void {

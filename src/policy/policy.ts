@@ -183,11 +183,23 @@ export class Policy {
   }
 
   /**
-   * What policy says of a response once it has been scanned: tool calls outside the route's allow-list and
-   * findings matched by rules `on: [response]`. The client already has the response, so a rule that would block
-   * or redact is recorded as an alert that says so; null when nothing fired.
+   * Whether a non-streamed response on this route must be held until it has been judged: enforce mode and a
+   * rule that could block it (a blocking response rule, or a tools allow-list with outside_route block).
    */
-  decideResponse(x: Exchange): Decision | null {
+  holdsResponses(route: string): boolean {
+    if (this.mode !== 'enforce') return false;
+    if (this.content.some((r) => r.response && r.action === 'block' && (!r.routes || r.routes.has(route)))) return true;
+    const r = this.routes.find((e) => e.name === route);
+    return Boolean(r?.allowTools) && this.config.outside_route === 'block';
+  }
+
+  /**
+   * What policy says of a response once it has been scanned: tool calls outside the route's allow-list and
+   * findings matched by rules `on: [response]`. When the response was `held`, a block stands and the client gets
+   * Sluice's error instead; otherwise the client already has it, so a block or redact is recorded as an alert that
+   * says so. Null when nothing fired.
+   */
+  decideResponse(x: Exchange, held = false): Decision | null {
     let best: Candidate | null = null;
     const consider = (c: Candidate) => {
       if (!best || STRENGTH[c.action] > STRENGTH[best.action]) best = c;
@@ -203,6 +215,9 @@ export class Policy {
     }
     const c = best as Candidate | null;
     if (!c) return null;
+    if (held && this.mode === 'enforce' && c.action === 'block') {
+      return { action: 'block', by: 'policy', rule: c.rule, reason: c.reason, policyVersion: this.version };
+    }
     const after = c.action === 'block' || c.action === 'redact' ? `would ${c.action}, but the response had already reached the client: ` : '';
     return { action: 'alert', by: 'policy', rule: c.rule, reason: after + c.reason, policyVersion: this.version };
   }

@@ -54,7 +54,11 @@ export class PolicyStage implements Stage {
     if (d.action === 'redact') d = this.redact(policy, x, body, d);
     x.decision = d;
     this.decisions[d.action]++;
-    if (d.action !== 'block' && this.scanner && x.request?.stream && policy.cutsStreams) this.watchStream(policy, x, this.scanner);
+    if (d.action !== 'block' && this.scanner) {
+      if (x.request?.stream) {
+        if (policy.cutsStreams) this.watchStream(policy, x, this.scanner);
+      } else if (policy.holdsResponses(x.route)) x.holdResponse = true;
+    }
     const f = x.inspectFailure;
     if (f) (this.failures[f.kind] ??= { open: 0, closed: 0 })[d.action === 'block' && d.rule === `on_failure.${f.kind}` ? 'closed' : 'open']++;
   }
@@ -83,6 +87,15 @@ export class PolicyStage implements Stage {
     });
     this.streams.set(x, scan);
     x.onResponseText = scan.text;
+  }
+
+  /** A held response, parsed and scanned: judged before the client sees any of it. */
+  responseEnd(x: Exchange): void {
+    const policy = this.bound.get(x) ?? this.policy;
+    const d = policy.decideResponse(x, true);
+    if (!d) return;
+    x.responseDecision = d;
+    if (d.action === 'block') this.decisions.block++;
   }
 
   complete(x: Exchange): void {

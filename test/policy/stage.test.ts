@@ -101,20 +101,28 @@ test('the same policy applies inside an intercepted CONNECT tunnel', async () =>
   assert.equal(x.decision.rule, 'content:no-secrets');
 });
 
-test('PII is an alert: forwarded, and the decision says why; the echoed PII is found in the streamed response and judged', async () => {
-  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'my ssn is 536-22-8461' }] });
-  assert.ok(r.choices[0]?.message.content);
-  let x = await h.nextExchange();
+test('PII in the request is an alert and goes upstream; the same PII echoed in a held response is blocked before the client sees it', async () => {
+  const before = h.mock.requests.length;
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'my ssn is 536-22-8461' }] }),
+    (err: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(err.status, 403);
+      assert.match(err.message, /content rule "no-pii-out" on the response: pii finding us-ssn .* in assistant choices\[0\]\.message\.content/);
+      return true;
+    },
+  );
+  assert.equal(h.mock.requests.length, before + 1, 'the request itself was allowed');
+  const x = await h.nextExchange();
   assert.equal(x.decision.action, 'alert');
   assert.equal(x.decision.rule, 'content:watch-pii');
-  assert.match(x.decision.reason ?? '', /us-ssn/);
-
-  // Not streamed: the response had reached the client before it was judged, so the block is recorded as an alert.
-  await x.responseInspection;
+  assert.equal(x.outcome, 'blocked');
+  assert.equal(x.responseDecision?.action, 'block');
   assert.deepEqual(x.responseFindings?.map((f) => [f.rule, f.role, f.path]), [['us-ssn', 'assistant', 'choices[0].message.content']]);
-  assert.equal(x.responseDecision?.action, 'alert');
-  assert.equal(x.responseDecision?.rule, 'content:no-pii-out');
-  assert.match(x.responseDecision?.reason ?? '', /^would block, but the response had already reached the client: content rule "no-pii-out" on the response/);
+
+  // A clean answer on the same route is held just as briefly and then delivered whole.
+  const ok = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'nothing personal here' }] });
+  assert.equal(ok.choices[0]?.message.content, mockReplyText('nothing personal here'));
+  assert.equal((await h.nextExchange()).outcome, 'completed');
 });
 
 test('a stream is cut mid-way when PII appears in it: the OpenAI SDK raises a clean APIError, the provider is aborted', async () => {
@@ -174,15 +182,16 @@ test('the Anthropic SDK sees a cut stream as an error event', async () => {
   assert.equal((await h.nextExchange()).outcome, 'blocked');
 });
 
-test('tool calls the model makes are scanned: arguments carrying a secret are findings on the response', async () => {
+test('tool calls the model makes are scanned: their arguments give findings on the response', async () => {
   const tools = [{ type: 'function' as const, function: { name: 'store', parameters: { type: 'object', properties: { echo: { type: 'string' } } } } }];
-  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', tools, messages: [{ role: 'user', content: 'ssn 536-22-8461 store it' }] });
+  const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', tools, messages: [{ role: 'user', content: 'pay DE89370400440532013000 and store it' }] });
   assert.equal(r.choices[0]?.message.tool_calls?.[0]?.type, 'function');
   const x = await h.nextExchange();
   await x.responseInspection;
   const f = x.responseFindings?.find((e) => e.role === 'tool_call:store');
-  assert.equal(f?.rule, 'us-ssn');
+  assert.equal(f?.rule, 'iban');
   assert.equal(f?.path, 'toolCalls[0].arguments');
+  assert.equal(x.responseDecision, null, 'no rule covers financial data in responses');
 });
 
 test('an unsanctioned provider is blocked before anything leaves; an unparseable body is blocked when on_failure says closed', async () => {
