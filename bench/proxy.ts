@@ -1,4 +1,6 @@
 // Proxy benchmark: Sluice's gateway against a direct call and an nginx reverse proxy, same mock upstream, same run.
+// A second Sluice with full inspection (detection on, enforce policy) is measured beside the plain one, at maximum
+// throughput and at a fixed request rate.
 // Each server runs in its own child process so the load generator never shares an event loop with what it measures.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +12,8 @@ import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { App, closeApp, listenPort } from '../src/http/uws';
 import { startSluice } from '../src/sluice';
-import { defaultConfig } from '../src/config/schema';
+import { defaultConfig, type Config } from '../src/config/schema';
+import { parseConfig } from '../src/config/load';
 import { Children } from './children';
 import { canConnect, freePort } from './ports';
 import { cpuSeconds, machineBusySeconds, sumCpuSeconds } from './cpu';
@@ -21,7 +24,7 @@ import { CHAT_PATH, MOCK_RESPONSE, REQUEST_BODY, routeMockProvider } from './pay
 // Child roles. Children exit when the IPC channel drops, so a crashed or killed bench leaves nothing behind.
 
 /** `pid` is the measured process when it is not the child itself (nginx under its guard). */
-type ChildMsg = { type: 'ready'; port: number; url: string; pid?: number } | { type: 'error'; message: string };
+type ChildMsg = { type: 'ready'; port: number; url: string; pid?: number; admin?: string } | { type: 'error'; message: string };
 
 function send(msg: ChildMsg): void {
   process.send?.(msg);
@@ -108,18 +111,33 @@ function runBareRelay(mockOrigin: string): void {
   serveChild(app, 'bare relay');
 }
 
-async function runSluice(mockOrigin: string, dataDir: string): Promise<void> {
-  const config = defaultConfig();
+/**
+ * Full inspection: the built-in rule packs (detection's defaults: one worker per core, small bodies inline) and an
+ * enforce policy with content rules, so every request is scanned and decided. The benchmark's clean prompt passes.
+ */
+const INSPECTED_CONFIG = `
+destinations: { sanctioned: [openai] }
+policy:
+  mode: enforce
+  content:
+    - { id: no-secrets, action: block, categories: [credential], min_severity: high }
+    - { id: watch-pii, action: alert, categories: [pii] }
+detect:
+  enabled: true
+`;
+
+async function runSluice(mockOrigin: string, dataDir: string, inspected: boolean): Promise<void> {
+  const config: Config = inspected ? parseConfig(INSPECTED_CONFIG, 'bench inspected config') : defaultConfig();
   config.listen.proxy = { host: '127.0.0.1', port: 0 };
   config.listen.forward = { host: '127.0.0.1', port: 0 };
   config.listen.admin = { host: '127.0.0.1', port: 0 };
   // Kept out of the working tree in case Sluice starts writing audit data there.
   config.data_dir = dataDir;
   config.upstreams = { 'api.openai.com': mockOrigin };
-  // The relay path only: no pipeline stage calls the detector yet (bench/scan.ts measures detection).
-  config.detect.enabled = false;
+  // The plain gateway: relay, adapters and policy, no detection (bench/scan.ts measures the detector alone).
+  if (!inspected) config.detect.enabled = false;
   const sluice = await startSluice({ config });
-  send({ type: 'ready', port: sluice.ports.proxy, url: sluice.gatewayUrl });
+  send({ type: 'ready', port: sluice.ports.proxy, url: sluice.gatewayUrl, admin: sluice.adminUrl });
   let stopping = false;
   // A clean exit (not a kill) is what lets --cpu-prof write its profile.
   const stop = () => {
@@ -146,15 +164,20 @@ function log(msg: string): void {
 
 const kids = new Children(log, 1500);
 
-function forkRole(role: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number; url: string; pid: number | undefined }> {
+function forkRole(
+  role: string,
+  args: string[],
+  execArgv: string[] = [],
+  readyMs = 15_000,
+): Promise<{ child: ChildProcess; port: number; url: string; pid: number | undefined; admin: string | undefined }> {
   // Children's stdout goes to our stderr: stdout carries nothing but the result line.
   const child = fork(__filename, ['--role', role, ...args], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
   kids.all.add(child);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within 15 s`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`${role} child did not report ready within ${readyMs / 1000} s`)), readyMs);
     child.once('message', (m: ChildMsg) => {
       clearTimeout(timer);
-      if (m.type === 'ready') resolve({ child, port: m.port, url: m.url, pid: m.pid ?? child.pid });
+      if (m.type === 'ready') resolve({ child, port: m.port, url: m.url, pid: m.pid ?? child.pid, admin: m.admin });
       else reject(new Error(`${role} child: ${m.message}`));
     });
     child.once('exit', (code, signal) => {
@@ -304,19 +327,67 @@ interface RunStats {
   non2xx: number;
   cpu_us_per_req: number | null;
   foreign_cpu: number | null;
+  /** 2xx completions in the busiest 10 ms of the run, per second: how evenly a fixed-rate run spread its load. */
+  peak_10ms_rps: number;
+  /** Paced runs: how late the generator sent, p99 (timer granularity and its own event loop). */
+  send_lag_p99_ms?: number;
 }
 
 /** The bench, its children and nginx: everything else busy on the machine during a run is noise. */
 const ownPids: number[] = [process.pid];
 const ownSeconds = (): number | null => sumCpuSeconds(ownPids);
 
-function load(url: string, seconds: number, connections: number, pid?: number): Promise<RunStats> {
+/** CPU of the measured process and foreign load on the machine, from the start of a run to `stop`. */
+function cpuMeter(pid: number | undefined): (ok: number) => Pick<RunStats, 'cpu_us_per_req' | 'foreign_cpu'> {
+  const cpu0 = cpuSeconds(pid);
+  const busy0 = machineBusySeconds();
+  const own0 = ownSeconds();
+  const t0 = performance.now();
+  return (ok) => {
+    const cpu1 = cpuSeconds(pid);
+    const busy1 = machineBusySeconds();
+    const own1 = ownSeconds();
+    const wall = (performance.now() - t0) / 1000;
+    return {
+      cpu_us_per_req: cpu0 !== null && cpu1 !== null && ok > 0 ? ((cpu1 - cpu0) * 1e6) / ok : null,
+      foreign_cpu:
+        busy0 !== null && busy1 !== null && own0 !== null && own1 !== null ? Math.max(0, busy1 - busy0 - (own1 - own0)) / wall : null,
+    };
+  };
+}
+
+/** Completions per 10 ms slot of a run, for `peak_10ms_rps`. */
+class Slots {
+  private readonly counts: Uint32Array;
+  private readonly t0: number;
+
+  constructor(seconds: number, t0 = performance.now()) {
+    this.counts = new Uint32Array(Math.ceil(seconds * 100) + 1000);
+    this.t0 = t0;
+  }
+
+  record(now: number): void {
+    const i = Math.floor((now - this.t0) / 10);
+    if (i >= 0 && i < this.counts.length) this.counts[i]!++;
+  }
+
+  peakPerSecond(): number {
+    let max = 0;
+    for (const c of this.counts) if (c > max) max = c;
+    return max * 100;
+  }
+}
+
+/**
+ * autocannon, closed loop: `connections` requests in flight for `seconds`. With `overallRate` each connection
+ * sends at most its share per second; autocannon resets that quota on a 1 s timer, so each second's quota goes out
+ * as fast as the target answers and the rest of the second is idle (`peak_10ms_rps` shows it).
+ */
+function load(url: string, seconds: number, connections: number, pid?: number, overallRate?: number): Promise<RunStats> {
   return new Promise((resolve, reject) => {
     const hist = new LatencyHist();
-    const cpu0 = cpuSeconds(pid);
-    const busy0 = machineBusySeconds();
-    const own0 = ownSeconds();
-    const t0 = performance.now();
+    const meter = cpuMeter(pid);
+    const slots = new Slots(seconds);
     const inst = autocannon(
       {
         url,
@@ -326,13 +397,10 @@ function load(url: string, seconds: number, connections: number, pid?: number): 
         connections,
         pipelining: 1,
         duration: seconds,
+        ...(overallRate ? { overallRate } : {}),
       },
       (err, result) => {
         if (err) return reject(err);
-        const cpu1 = cpuSeconds(pid);
-        const busy1 = machineBusySeconds();
-        const own1 = ownSeconds();
-        const wall = (performance.now() - t0) / 1000;
         const ok = result['2xx'];
         resolve({
           // Only 2xx count as throughput: a proxy answering errors fast must not look fast.
@@ -341,18 +409,94 @@ function load(url: string, seconds: number, connections: number, pid?: number): 
           p99_ms: hist.percentile(0.99),
           errors: result.errors,
           non2xx: result.non2xx,
-          cpu_us_per_req: cpu0 !== null && cpu1 !== null && ok > 0 ? ((cpu1 - cpu0) * 1e6) / ok : null,
-          foreign_cpu:
-            busy0 !== null && busy1 !== null && own0 !== null && own1 !== null
-              ? Math.max(0, busy1 - busy0 - (own1 - own0)) / wall
-              : null,
+          ...meter(ok),
+          peak_10ms_rps: slots.peakPerSecond(),
         });
       },
     );
     inst.on('response', (_client, status, _bytes, ms) => {
-      if (status >= 200 && status < 300) hist.record(ms);
+      if (status >= 200 && status < 300) {
+        hist.record(ms);
+        slots.record(performance.now());
+      }
     });
   });
+}
+
+/**
+ * Open loop at a fixed rate, evenly spaced: request i is due at i/rate seconds and is sent on the first 1 ms tick at
+ * or after that (undici Pool, up to `connections` connections, a new one only when all are busy). Latency runs from
+ * the send to the last body byte, 2xx only, like autocannon's. The warm-up runs first on the same pool, discarded.
+ */
+async function paced(url: string, seconds: number, warmup: number, rate: number, connections: number, pid?: number): Promise<RunStats> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections, pipelining: 1 });
+  const headers = { 'content-type': 'application/json' };
+  const run = async (secs: number, measured: boolean): Promise<RunStats> => {
+    const hist = new LatencyHist();
+    const lag = new LatencyHist();
+    const meter = measured ? cpuMeter(pid) : null;
+    const t0 = performance.now();
+    const slots = new Slots(secs, t0);
+    const end = t0 + secs * 1000;
+    let ok = 0;
+    let non2xx = 0;
+    let errors = 0;
+    let sent = 0;
+    const pending = new Set<Promise<void>>();
+    const fire = (due: number) => {
+      const start = performance.now();
+      lag.record(start - due);
+      const p: Promise<void> = pool
+        .request({ path: u.pathname, method: 'POST', headers, body: REQUEST_BODY })
+        .then(async (r) => {
+          await r.body.arrayBuffer();
+          const now = performance.now();
+          if (r.statusCode >= 200 && r.statusCode < 300) {
+            ok++;
+            hist.record(now - start);
+            slots.record(now);
+          } else non2xx++;
+        })
+        .catch(() => {
+          errors++;
+        })
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    };
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        const due = Math.floor(((Math.min(now, end) - t0) * rate) / 1000);
+        while (sent < due) fire(t0 + (sent++ * 1000) / rate);
+        if (now >= end) {
+          clearInterval(timer);
+          resolve();
+        }
+      };
+      const timer = setInterval(tick, 1);
+      tick();
+    });
+    // What was sent in the window is waited for (autocannon's timeout, 10 s) and counted; late answers are latency.
+    await Promise.race([Promise.all([...pending]), sleep(10_000)]);
+    errors += pending.size;
+    return {
+      rps: ok / secs,
+      p50_ms: hist.percentile(0.5),
+      p99_ms: hist.percentile(0.99),
+      errors,
+      non2xx,
+      ...(meter ? meter(ok) : { cpu_us_per_req: null, foreign_cpu: null }),
+      peak_10ms_rps: slots.peakPerSecond(),
+      send_lag_p99_ms: lag.percentile(0.99),
+    };
+  };
+  try {
+    await run(warmup, false);
+    return await run(seconds, true);
+  } finally {
+    await pool.destroy().catch(() => undefined);
+  }
 }
 
 /** One request per target before the load: a proxy that answers the wrong bytes would otherwise benchmark fine. */
@@ -366,6 +510,89 @@ async function preflight(name: string, url: string): Promise<string | null> {
   } catch (err) {
     return `${name}: preflight failed: ${(err as Error).message}`;
   }
+}
+
+/** A request the inspected Sluice must refuse: a live-looking AWS access key id in the user message. */
+const SECRET_BODY = JSON.stringify({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: 'Why does this fail? aws_access_key_id = AKIAQ3EGUS2Z4KXGJHWB and the region is eu-west-1.' }],
+});
+
+interface SluiceStats {
+  policy?: { mode?: string; decisions?: Record<string, number>; failures?: Record<string, { open: number; closed: number }> };
+  detection?: { engine?: string; rules?: number; threads?: number; inline?: number; pooled?: number; errors?: Record<string, number> } | null;
+}
+
+async function sluiceStats(admin: string | undefined): Promise<SluiceStats | null> {
+  if (!admin) return null;
+  try {
+    const r = await fetch(`${admin}/stats`);
+    return r.ok ? ((await r.json()) as SluiceStats) : null;
+  } catch {
+    return null;
+  }
+}
+
+const detectorCalls = (s: SluiceStats | null): number | null =>
+  s?.detection && typeof s.detection.inline === 'number' && typeof s.detection.pooled === 'number' ? s.detection.inline + s.detection.pooled : null;
+
+/**
+ * Proves the inspected Sluice inspects: a request with an AWS key must be blocked (403), a clean one forwarded. Also
+ * counts detector calls per clean exchange: the request scan is one call; more means something else on the
+ * exchange (the response) reached the detector too.
+ */
+async function inspectionPreflight(url: string, admin: string | undefined, notes: string[]) {
+  const info: {
+    engine?: string;
+    rules?: number;
+    threads?: number;
+    policy_mode?: string;
+    preflight_secret_status: number | null;
+    preflight_clean_status: number | null;
+    detector_calls_per_exchange: number | null;
+    response_inspection?: boolean;
+  } = { preflight_secret_status: null, preflight_clean_status: null, detector_calls_per_exchange: null };
+  try {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SECRET_BODY });
+    const text = await r.text();
+    info.preflight_secret_status = r.status;
+    if (r.status !== 403) notes.push(`sluice_inspected: a request with an AWS access key got HTTP ${r.status}, not 403 (blocked): ${text.slice(0, 200)}`);
+  } catch (err) {
+    notes.push(`sluice_inspected: the secret preflight failed: ${(err as Error).message}`);
+  }
+  const before = await sluiceStats(admin);
+  const n = 20;
+  let clean: number | null = null;
+  for (let i = 0; i < n; i++) {
+    try {
+      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: REQUEST_BODY });
+      await r.arrayBuffer();
+      if (clean === null || r.status !== 200) clean = r.status;
+    } catch {
+      clean = 0;
+    }
+  }
+  info.preflight_clean_status = clean;
+  if (clean !== 200) notes.push(`sluice_inspected: a clean request got HTTP ${clean}, not 200`);
+  await sleep(300); // anything the exchange scans after the response has gone out
+  const after = await sluiceStats(admin);
+  const c0 = detectorCalls(before);
+  const c1 = detectorCalls(after);
+  if (after?.detection) {
+    info.engine = after.detection.engine;
+    info.rules = after.detection.rules;
+    info.threads = after.detection.threads;
+  }
+  info.policy_mode = after?.policy?.mode;
+  if (c0 === null || c1 === null) {
+    notes.push('sluice_inspected: /stats shows no detection counters; cannot confirm the detector runs');
+  } else {
+    info.detector_calls_per_exchange = round((c1 - c0) / n, 2);
+    if (c1 - c0 < n) notes.push(`sluice_inspected: only ${c1 - c0} detector calls for ${n} clean requests`);
+    // Only a positive answer is certain: a response scan that bypasses the Inspector's counters would not show here.
+    if (c1 - c0 >= 2 * n) info.response_inspection = true;
+  }
+  return info;
 }
 
 function median(xs: number[]): number {
@@ -398,6 +625,26 @@ function summarize(runs: RunStats[]) {
   };
 }
 
+/** Fixed-rate runs of one target: medians over rounds, like summarize(), plus how close to the rate they ran. */
+function summarizeFixed(runs: RunStats[]) {
+  const cpu = runs.map((r) => r.cpu_us_per_req).filter((x): x is number => x !== null);
+  const foreign = runs.map((r) => r.foreign_cpu).filter((x): x is number => x !== null);
+  const lag = runs.map((r) => r.send_lag_p99_ms).filter((x): x is number => x !== undefined);
+  return {
+    achieved_rps: round(median(runs.map((r) => r.rps)), 0),
+    p50_ms: round(median(runs.map((r) => r.p50_ms)), 2),
+    p99_ms: round(median(runs.map((r) => r.p99_ms)), 2),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    cpu_us_per_req: cpu.length ? round(median(cpu), 1) : null,
+    peak_10ms_rps: round(median(runs.map((r) => r.peak_10ms_rps)), 0),
+    ...(lag.length ? { send_lag_p99_ms: round(median(lag), 2) } : {}),
+    p99_rounds: runs.map((r) => round(r.p99_ms, 2)),
+    achieved_rps_rounds: runs.map((r) => round(r.rps, 0)),
+    foreign_cpu_max: foreign.length ? round(Math.max(...foreign), 2) : null,
+  };
+}
+
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -411,7 +658,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 interface Target {
-  name: 'direct' | 'nginx' | 'bare_relay' | 'sluice';
+  name: 'direct' | 'nginx' | 'bare_relay' | 'sluice' | 'sluice_inspected';
   url: string;
   pid: number | undefined;
 }
@@ -422,6 +669,7 @@ async function main(): Promise<void> {
   const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const connections = Math.round(envNumber('BENCH_CONNECTIONS', 32));
   const warmup = envNumber('BENCH_WARMUP', 2);
+  const rate = Math.round(envNumber('BENCH_RATE', 1000));
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const notes: string[] = [];
 
@@ -433,6 +681,10 @@ async function main(): Promise<void> {
   const sluice = await forkRole('sluice', [mock.url, sluiceDataDir], sluiceArgv);
   ownPids.push(mock.pid!, sluice.pid!);
   log(`sluice gateway on ${sluice.url}${profileDir ? ` (cpu profile to ${profileDir})` : ''}`);
+  // Compiling the rule packs (no cache in a fresh data dir) takes seconds before the port opens.
+  const inspected = await forkRole('sluice', [mock.url, join(tempDir, 'sluice-inspected-data'), 'inspected'], sluiceArgv, 120_000);
+  ownPids.push(inspected.pid!);
+  log(`sluice gateway with inspection on ${inspected.url}`);
 
   const targets: Target[] = [{ name: 'direct', url: `${mock.url}${CHAT_PATH}`, pid: mock.pid }];
   const nginxBin = findNginx();
@@ -452,6 +704,7 @@ async function main(): Promise<void> {
   ownPids.push(bare.pid!);
   targets.push({ name: 'bare_relay', url: `${bare.url}/openai${CHAT_PATH}`, pid: bare.pid });
   targets.push({ name: 'sluice', url: `${sluice.url}/openai${CHAT_PATH}`, pid: sluice.pid });
+  targets.push({ name: 'sluice_inspected', url: `${inspected.url}/openai${CHAT_PATH}`, pid: inspected.pid });
 
   for (const t of targets) {
     const problem = await preflight(t.name, t.url);
@@ -460,8 +713,15 @@ async function main(): Promise<void> {
       log(problem);
     }
   }
+  const inspectedUrl = targets.find((t) => t.name === 'sluice_inspected')!.url;
+  const inspection = await inspectionPreflight(inspectedUrl, inspected.admin, notes);
+  log(`inspection preflight: ${JSON.stringify(inspection)}`);
+  const statsBefore = await sluiceStats(inspected.admin);
 
   const results = new Map<string, RunStats[]>(targets.map((t) => [t.name, []]));
+  const fixedNames = ['direct', 'bare_relay', 'sluice', 'sluice_inspected'] as const;
+  const fixedAc = new Map<string, RunStats[]>(fixedNames.map((n) => [n, []]));
+  const fixedPaced = new Map<string, RunStats[]>(fixedNames.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     // Rotating the order gives every target each slot once per len(targets) rounds, so drift
     // on a shared machine (thermal, neighbours) does not always land on the same target.
@@ -478,13 +738,34 @@ async function main(): Promise<void> {
       );
       results.get(t.name)!.push(s);
     }
+    // Latency at a fixed rate, far below saturation: what inspection adds to a request, not to a queue.
+    // bare_relay is the floor of any proxy hop here: what it adds to direct is the hop, not Sluice.
+    const fixedTargets = targets.filter((t) => (fixedNames as readonly string[]).includes(t.name));
+    for (let i = 0; i < fixedTargets.length; i++) {
+      const t = fixedTargets[(i + r) % fixedTargets.length]!;
+      log(`round ${r + 1}/${rounds} ${t.name} at ${rate} req/s (autocannon overallRate): warm-up ${warmup}s, measuring ${duration}s`);
+      await load(t.url, warmup, connections, undefined, rate);
+      const a = await load(t.url, duration, connections, t.pid, rate);
+      fixedAc.get(t.name)!.push(a);
+      log(`round ${r + 1}/${rounds} ${t.name} at ${rate} req/s (paced): warm-up ${warmup}s, measuring ${duration}s`);
+      const p = await paced(t.url, duration, warmup, rate, connections, t.pid);
+      fixedPaced.get(t.name)!.push(p);
+      for (const [how, s] of [['autocannon', a], ['paced', p]] as const)
+        log(
+          `round ${r + 1}/${rounds} ${t.name} ${how}: ${s.rps.toFixed(0)} req/s p50 ${s.p50_ms} ms p99 ${s.p99_ms} ms peak ${s.peak_10ms_rps} req/s per 10 ms` +
+            ` errors ${s.errors} non2xx ${s.non2xx}${s.cpu_us_per_req !== null ? ` cpu ${s.cpu_us_per_req.toFixed(1)} µs/req` : ''}` +
+            `${s.foreign_cpu !== null ? ` foreign ${s.foreign_cpu.toFixed(2)} cores` : ''}`,
+        );
+    }
   }
+  const statsAfter = await sluiceStats(inspected.admin);
 
   const direct = summarize(results.get('direct')!);
   const sl = summarize(results.get('sluice')!);
   const ng = results.has('nginx') ? summarize(results.get('nginx')!) : null;
   const br = summarize(results.get('bare_relay')!);
-  for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng], ['bare_relay', br]] as const) {
+  const si = summarize(results.get('sluice_inspected')!);
+  for (const [name, s] of [['direct', direct], ['sluice', sl], ['nginx', ng], ['bare_relay', br], ['sluice_inspected', si]] as const) {
     if (!s) continue;
     if (s.errors > 0 || s.non2xx > 0) notes.push(`${name}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
     // Other work on the machine shows up as one slow round; say so rather than let a median hide it.
@@ -495,6 +776,56 @@ async function main(): Promise<void> {
       notes.push(`${name}: other processes or hypervisor steal took up to ${s.foreign_cpu_max} cores during a run`);
   }
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? round(a / b, 3) : null);
+  const fixed = (m: Map<string, RunStats[]>) => ({
+    direct: summarizeFixed(m.get('direct')!),
+    bare_relay: summarizeFixed(m.get('bare_relay')!),
+    sluice: summarizeFixed(m.get('sluice')!),
+    sluice_inspected: summarizeFixed(m.get('sluice_inspected')!),
+  });
+  const fixedAcOut = fixed(fixedAc);
+  const fixedPacedOut = fixed(fixedPaced);
+  const added = (f: ReturnType<typeof fixed>) =>
+    f.sluice_inspected.p99_ms !== null && f.direct.p99_ms !== null ? round(f.sluice_inspected.p99_ms - f.direct.p99_ms, 2) : null;
+  for (const [how, f] of [['autocannon', fixedAcOut], ['paced', fixedPacedOut]] as const) {
+    for (const [name, s] of Object.entries(f)) {
+      const where = `${name} at ${rate} req/s (${how})`;
+      if (s.errors > 0 || s.non2xx > 0) notes.push(`${where}: ${s.errors} errors and ${s.non2xx} non-2xx responses over all rounds`);
+      if (s.achieved_rps !== null && Math.abs(s.achieved_rps - rate) > 0.05 * rate) notes.push(`${where}: achieved ${s.achieved_rps} req/s, not ${rate}`);
+      if (s.foreign_cpu_max !== null && s.foreign_cpu_max > 0.15)
+        notes.push(`${where}: other processes or hypervisor steal took up to ${s.foreign_cpu_max} cores during a run`);
+    }
+    // autocannon's load shape shows in its completions; a paced run's peaks are catch-up after a stall, and its
+    // shape is the send lag.
+    const peak = Math.max(...Object.values(f).map((s) => s.peak_10ms_rps ?? 0));
+    if (how === 'autocannon' && peak > 3 * rate)
+      notes.push(`autocannon fixed-rate runs were bursts: up to ${peak} req/s within 10 ms against a mean of ${rate} (each second's quota sent at once)`);
+    const lag = Math.max(...Object.values(f).map((s) => s.send_lag_p99_ms ?? 0));
+    if (how === 'paced' && lag > 2) notes.push(`paced runs: the load generator sent up to ${lag} ms late (p99), its own event loop or CPU was held up`);
+  }
+  // Every scanned request must have been decided by the policy with the detector working, or the
+  // inspected numbers would be those of an inspection that failed open.
+  const delta = (k: (s: SluiceStats | null) => number | undefined) => {
+    const a = k(statsBefore);
+    const b = k(statsAfter);
+    return a !== undefined && b !== undefined ? b - a : null;
+  };
+  const detectorErrors = delta((s) => (s?.detection?.errors ? Object.values(s.detection.errors).reduce((x, y) => x + y, 0) : undefined));
+  const inspectFailures = delta((s) =>
+    s?.policy?.failures ? Object.values(s.policy.failures).reduce((x, y) => x + y.open + y.closed, 0) : s?.policy ? 0 : undefined,
+  );
+  const decided = delta((s) => (s?.policy?.decisions ? Object.values(s.policy.decisions).reduce((x, y) => x + y, 0) : undefined));
+  const scans = delta((s) => detectorCalls(s) ?? undefined);
+  if (detectorErrors) notes.push(`sluice_inspected: ${detectorErrors} detector errors (timeouts, crashes, overload) during the load`);
+  if (inspectFailures) notes.push(`sluice_inspected: ${inspectFailures} exchanges with an inspection failure during the load`);
+  const out_inspection = {
+    ...inspection,
+    // Over the whole load (warm-ups included): every exchange is scanned and decided.
+    load_exchanges_decided: decided,
+    load_detector_calls: scans,
+    load_detector_errors: detectorErrors,
+    load_inspect_failures: inspectFailures,
+    decisions: statsAfter?.policy?.decisions ?? null,
+  };
   const out = {
     bench: 'proxy',
     node: process.version,
@@ -512,6 +843,14 @@ async function main(): Promise<void> {
     ratio_bare_relay_nginx: ng ? ratio(br.rps, ng.rps) : null,
     ratio_sluice_nginx: ng ? ratio(sl.rps, ng.rps) : null,
     p99_sluice_over_nginx: ng ? ratio(sl.p99_ms, ng.p99_ms) : null,
+    sluice_inspected: si,
+    ratio_inspected_vs_gateway: ratio(si.rps, sl.rps),
+    fixed_rate: { rate, duration_s: duration, connections, autocannon: fixedAcOut, paced: fixedPacedOut },
+    // Latency inspection adds at `rate` req/s: inspected Sluice p99 minus direct p99, autocannon overallRate.
+    added_p99_ms: added(fixedAcOut),
+    // The same from the evenly paced runs.
+    added_p99_ms_paced: added(fixedPacedOut),
+    inspection: out_inspection,
     notes,
   };
   await kids.stopAll(3000);
@@ -528,7 +867,7 @@ if (roleAt >= 0) {
   if (role === 'mock') runMock();
   else if (role === 'bare_relay') runBareRelay(rest[0]!);
   else if (role === 'sluice')
-    runSluice(rest[0]!, rest[1]!).catch((err: Error) => {
+    runSluice(rest[0]!, rest[1]!, rest[2] === 'inspected').catch((err: Error) => {
       send({ type: 'error', message: err.stack ?? err.message });
       process.exit(1);
     });
