@@ -1,5 +1,6 @@
-// The policy engine: turns what an exchange showed (destination, findings, inspection failures) into one
-// decision with the rule that fired, a reason a person can act on, and the version of the policy in force.
+// The policy engine: turns what an exchange showed (identity and route, destination, findings in request and
+// response, inspection failures) into one decision with the rule that fired, a reason a person can act on, and
+// the version of the policy in force.
 
 import { createHash } from 'node:crypto';
 import type { ContentRuleSpec, PolicyAction, PolicyConfig, ResidencyRuleSpec, RouteSpec } from '../config/schema';
@@ -60,12 +61,11 @@ export class Policy {
     this.content = config.content.map(compileRule);
     this.routes = routes.map(compileRoute);
     this.residency = config.residency ?? [];
+    this.cutsStreams = this.mode === 'enforce' && this.content.some((r) => r.response && r.action === 'block');
   }
 
   /** Whether some rule can cut a stream: enforce mode and a response rule that blocks. */
-  get cutsStreams(): boolean {
-    return this.mode === 'enforce' && this.content.some((r) => r.response && r.action === 'block');
-  }
+  readonly cutsStreams: boolean;
 
   /** Findings seen while a response streams → the block that ends the stream, or null to let it run. */
   streamVerdict(x: Exchange, found: readonly ExchangeFinding[]): Decision | null {
