@@ -78,4 +78,15 @@ export class Children {
     process.on('uncaughtException', onFatal);
     process.on('unhandledRejection', onFatal);
   }
+
+  /** The bench's own entry: exit 0 when `main` resolves; on failure log it, stop the children, exit 1. */
+  runMain(main: () => Promise<void>): void {
+    main().then(
+      () => process.exit(0),
+      (err: Error) => {
+        this.log(`failed: ${err.stack ?? err.message}`);
+        this.stopAll().finally(() => process.exit(1));
+      },
+    );
+  }
 }

@@ -881,11 +881,5 @@ if (roleAt >= 0) {
     process.exit(2);
   }
 } else {
-  main().then(
-    () => process.exit(0),
-    (err: Error) => {
-      log(`failed: ${err.stack ?? err.message}`);
-      kids.stopAll(1500).finally(() => process.exit(1));
-    },
-  );
+  kids.runMain(main);
 }

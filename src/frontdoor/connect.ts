@@ -1,7 +1,7 @@
 // CONNECT on the forward proxy (HTTPS_PROXY): each target is intercepted (TLS terminated with a minted
 // leaf, requests decrypted into the shared pipeline), tunnelled blind, or denied, and every outcome is recorded.
 
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -34,14 +34,6 @@ type ConnectionBase = Omit<InterceptedConnection, 'host' | 'port'>;
 const AUTHORITY = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_](?:[a-z0-9_.-]{0,252}))):(\d{1,5})$/i;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '0.0.0.0', '::', 'localhost.localdomain'];
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  407: 'Proxy Authentication Required',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
 export class ConnectDoor {
   private readonly opts: ConnectOptions;
@@ -198,7 +190,7 @@ function writeRefusal(socket: Socket, status: number, code: ErrorCode, message: 
     return;
   }
   const body = JSON.stringify({ error: { code, type: 'sluice_error', message } });
-  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\nx-sluice-error: ${code}\r\n`;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\nx-sluice-error: ${code}\r\n`;
   for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

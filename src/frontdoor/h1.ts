@@ -3,6 +3,7 @@
 // as much per request as the TLS itself on this path (bench/mitm.ts); the parsing stays node's.
 
 import { HTTPParser, methods } from '_http_common';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ClientSink } from '../pipeline/relay';
 
@@ -33,15 +34,6 @@ export interface H1Body {
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
-const STATUS_TEXT: Record<number, string> = {
-  100: 'Continue', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
-  301: 'Moved Permanently', 302: 'Found', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  421: 'Misdirected Request', 422: 'Unprocessable Content', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
-  499: 'Client Closed Request', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
 
 let dateSecond = 0;
 let dateValue = '';
@@ -94,7 +86,7 @@ export class H1Response implements ClientSink {
 
   respond(status: number, statusText: string, headers: string[], contentLength: number): void {
     if (this.aborted) return;
-    let h = `HTTP/1.1 ${status} ${statusText || STATUS_TEXT[status] || 'Unknown'}\r\n`;
+    let h = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || 'Unknown'}\r\n`;
     for (let i = 0; i < headers.length; i += 2) h += `${headers[i]}: ${headers[i + 1]}\r\n`;
     this.noBody = this.head || status === 204 || status === 304 || status < 200;
     if (status !== 204 && status !== 304) {
