@@ -111,6 +111,53 @@ export interface Config {
     /** Calls waiting for a worker beyond this are refused as overloaded. */
     max_queue: number;
   };
+  /** The signed, tamper-evident audit log (docs/audit-format.md). */
+  audit: AuditConfig;
+}
+
+/** A SIEM destination fed beside the audit files (at least once, records carry ids). */
+export interface AuditSinkSpec {
+  name: string;
+  type: 'syslog' | 'http';
+  /** syslog: `tcp://host:port` or `tls://host:port`; http: the endpoint URL. */
+  url: string;
+  /** http body: Splunk HEC events, or NDJSON bulk (Elastic `_bulk` action lines). */
+  format?: 'hec' | 'ndjson';
+  /** http: sent as `Authorization: Splunk <token>` (hec) or `Bearer <token>` (ndjson). File path, read at start. */
+  token_file?: string | null;
+  /** tls: extra CA file trusted for the sink's certificate. */
+  ca?: string | null;
+  /** Records held in memory while the sink is slow; beyond this they spill to disk. */
+  queue_records?: number;
+  /** Records per delivery (one HTTP request, or one write of syslog frames). */
+  batch_records?: number;
+  /** Retry backoff ceiling. */
+  max_backoff_ms?: number;
+}
+
+export interface AuditConfig {
+  enabled: boolean;
+  /** Segment directory; default `data_dir/audit`. */
+  dir: string | null;
+  /** Ed25519 signing key (JSON, mode 0600); default `data_dir/keys/audit-signing.json`, created on first run. */
+  key_file: string | null;
+  /** A batch closes (Merkle root, signed checkpoint) after this many records or this many ms, whichever first. */
+  batch_records: number;
+  batch_ms: number;
+  /** A segment rotates when it passes this size or age. */
+  segment_max_bytes: number;
+  segment_max_age_ms: number;
+  /** none: leave it to the OS; batch: fsync before a checkpoint is written; record: fsync every append. */
+  fsync: 'none' | 'batch' | 'record';
+  /** Segments older than this are deleted, leaving a signed checkpoint that names the pruned range. */
+  retention_days: number;
+  /** Allow retention below 180 days (EU AI Act Art. 19 asks for at least six months). */
+  retention_force: boolean;
+  /** Store prompt and response text, detected values masked. Off: no content, only findings. */
+  capture: boolean;
+  /** When the log cannot be written: closed refuses new requests, open lets them pass and alerts. */
+  on_write_error: FailMode;
+  sinks: AuditSinkSpec[];
 }
 
 export interface IdentityAttributesSpec {
@@ -272,6 +319,21 @@ export function defaultConfig(): Config {
       timeout_ms: 1000,
       inline_max_chars: 4096,
       max_queue: 1024,
+    },
+    audit: {
+      enabled: true,
+      dir: null,
+      key_file: null,
+      batch_records: 1024,
+      batch_ms: 250,
+      segment_max_bytes: 64 * 1024 * 1024,
+      segment_max_age_ms: 3_600_000,
+      fsync: 'batch',
+      retention_days: 190,
+      retention_force: false,
+      capture: false,
+      on_write_error: 'closed',
+      sinks: [],
     },
   };
 }
@@ -555,6 +617,41 @@ export const schema: Node = {
         timeout_ms: value(positiveInt(1, 600_000)),
         inline_max_chars: value(positiveInt(0, 1 << 30)),
         max_queue: value(positiveInt(1, 1_000_000)),
+      },
+    },
+    audit: {
+      kind: 'object',
+      fields: {
+        enabled: value(bool),
+        dir: value(str),
+        key_file: value(str),
+        batch_records: value(positiveInt(1, 1 << 20)),
+        batch_ms: value(positiveInt(1, 3_600_000)),
+        segment_max_bytes: value(positiveInt(4096, 2 ** 40)),
+        segment_max_age_ms: value(positiveInt(1000, 366 * 86_400_000)),
+        fsync: value(oneOf(['none', 'batch', 'record'])),
+        retention_days: value(positiveInt(1, 36_500)),
+        retention_force: value(bool),
+        capture: value(bool),
+        on_write_error: value(oneOf(FAIL_MODES)),
+        sinks: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['name', 'type', 'url'],
+            fields: {
+              name: value(prefix),
+              type: value(oneOf(['syslog', 'http'])),
+              url: value(str),
+              format: value(oneOf(['hec', 'ndjson'])),
+              token_file: value(str),
+              ca: value(str),
+              queue_records: value(positiveInt(1, 10_000_000)),
+              batch_records: value(positiveInt(1, 100_000)),
+              max_backoff_ms: value(positiveInt(10, 3_600_000)),
+            },
+          },
+        },
       },
     },
   },
