@@ -139,7 +139,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const pipeline = new Pipeline([
     new AdapterStage(config.limits.max_inspect_bytes),
     identityStage,
-    ...(inspector ? [new DetectStage(inspector)] : []),
+    ...(inspector ? [new DetectStage(inspector, config.limits.max_inspect_bytes)] : []),
     policyStage,
     ...(opts.stages ?? []),
   ]);

@@ -46,7 +46,7 @@ export interface Config {
   limits: {
     max_request_bytes: number;
     upstream_timeout_ms: number;
-    /** Decoded response bytes fed to the adapter; the client always gets every byte. */
+    /** Decoded bytes inspected per body: a bigger response is relayed, the rest uninspected; a bigger request follows policy.on_failure.oversized_body. */
     max_inspect_bytes: number;
     /** How long SIGTERM waits for in-flight exchanges before closing them. */
     shutdown_grace_ms: number;
@@ -253,6 +253,8 @@ export interface PolicyConfig {
     inspect_crashed: FailMode;
     inspect_overloaded: FailMode;
     unparseable_body: FailMode;
+    /** A request body over limits.max_inspect_bytes (still within limits.max_request_bytes). */
+    oversized_body: FailMode;
   };
 }
 
@@ -310,7 +312,7 @@ export function defaultConfig(): Config {
       unsanctioned: 'alert',
       content: [],
       residency: [],
-      on_failure: { inspect_timeout: 'open', inspect_crashed: 'open', inspect_overloaded: 'open', unparseable_body: 'open' },
+      on_failure: { inspect_timeout: 'open', inspect_crashed: 'open', inspect_overloaded: 'open', unparseable_body: 'open', oversized_body: 'open' },
     },
     detect: {
       enabled: true,
@@ -604,6 +606,7 @@ export const schema: Node = {
             inspect_crashed: value(oneOf(FAIL_MODES)),
             inspect_overloaded: value(oneOf(FAIL_MODES)),
             unparseable_body: value(oneOf(FAIL_MODES)),
+            oversized_body: value(oneOf(FAIL_MODES)),
           },
         },
       },

@@ -18,14 +18,21 @@ const NONE: ExchangeFinding[] = [];
 export class DetectStage implements Stage {
   readonly name = 'detect';
   private readonly inspector: Inspector;
+  private readonly maxBytes: number;
 
-  constructor(inspector: Inspector) {
+  /** `maxBytes`: limits.max_inspect_bytes; a bigger request body is not scanned (policy.on_failure.oversized_body). */
+  constructor(inspector: Inspector, maxBytes: number) {
     this.inspector = inspector;
+    this.maxBytes = maxBytes;
   }
 
-  requestBody(x: Exchange): void | Promise<void> {
+  requestBody(x: Exchange, body: Buffer): void | Promise<void> {
     const req = x.request;
     if (!req) return;
+    if (body.length > this.maxBytes) {
+      x.inspectFailure = { kind: 'oversized_body', code: 'SLUICE_BODY_TOO_LARGE', message: `the body (${body.length} bytes) is over limits.max_inspect_bytes (${this.maxBytes})` };
+      return;
+    }
     if (!req.parsed) {
       // Nothing to scan is only a failure when there was a body to read: a GET has none.
       if (x.requestBytes > 0) x.inspectFailure = { kind: 'unparseable_body', code: 'SLUICE_BAD_REQUEST', message: req.error ?? 'the body is not in the provider format' };

@@ -1,7 +1,7 @@
 // The identity stage: who is asking, in order of trust: a signed JWT in the identity header, Proxy-Authorization
 // (set by the forward proxy), a provider API key mapped to a service by its fingerprint, else the source address.
 
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { IdentityConfig } from '../config/schema';
@@ -133,10 +133,17 @@ export class IdentityStage implements Stage {
   /** No (valid) token: what the front door established (Proxy-Authorization) stands, then a mapped API key, then the address. */
   private fallback(x: Exchange): void {
     if (x.identity) return;
+    if (!x.apiKeyFingerprint && x.info.query.includes('key=')) x.apiKeyFingerprint = queryKeyFingerprint(x.info.query);
     const mapped = x.apiKeyFingerprint ? this.resolver.apiKey(x.apiKeyFingerprint) : undefined;
     // The address itself is on the exchange (clientAddress); it proves nothing, so the subject stays anonymous.
     x.identity = mapped ?? { subject: 'anonymous', source: 'address', verified: false };
   }
+}
+
+/** Gemini also takes its API key as `?key=`; fingerprinted like a header key, never kept. */
+function queryKeyFingerprint(query: string): string {
+  const key = new URLSearchParams(query).get('key');
+  return key ? createHash('sha256').update(key).digest('hex') : '';
 }
 
 function claim(v: unknown): string | undefined {

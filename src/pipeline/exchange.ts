@@ -43,7 +43,7 @@ export interface ExchangeFinding {
 }
 
 /** Why an exchange could not be inspected, by the kinds policy.on_failure names. */
-export type InspectFailureKind = 'inspect_timeout' | 'inspect_crashed' | 'inspect_overloaded' | 'unparseable_body';
+export type InspectFailureKind = 'inspect_timeout' | 'inspect_crashed' | 'inspect_overloaded' | 'unparseable_body' | 'oversized_body';
 
 /** How the exchange ended, from the client's point of view. */
 export type Outcome =

@@ -112,6 +112,18 @@ test('no token: a mapped API key is a service identity (by fingerprint, never th
   assert.equal(x.route, 'default');
 });
 
+test("Gemini's ?key= query parameter is fingerprinted like a header key", async () => {
+  const r = await curlThrough(null, [
+    '-H', 'content-type: application/json',
+    '--data', JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }),
+    `${h.sluice.gatewayUrl}/gemini/v1beta/models/gemini-2.0-flash:generateContent?key=sk-billing-service-key`,
+  ]);
+  assert.equal(r.status, 200, r.body);
+  const x = await h.nextExchange();
+  assert.equal(x.apiKeyFingerprint, BILLING_FP);
+  assert.equal(x.identity?.subject, 'billing-service');
+});
+
 test("a route's allow-list: the support group may only use Anthropic", async () => {
   const t = await token({ sub: 'sam', groups: ['support'] });
   await assert.rejects(ask(client({ 'x-sluice-identity': t })), (err: InstanceType<typeof OpenAI.APIError>) => {

@@ -215,6 +215,37 @@ test('an unsanctioned provider is blocked before anything leaves; an unparseable
   assert.equal(stats.policy.failures.unparseable_body?.closed, 1);
 });
 
+test('a request body over limits.max_inspect_bytes follows on_failure.oversized_body: closed blocks, open forwards with an alert', async () => {
+  const big = 'lorem ipsum dolor sit amet '.repeat(100);
+  for (const mode of ['closed', 'open'] as const) {
+    const o = await startHarness(`limits: { max_inspect_bytes: 1024 }\npolicy: { mode: enforce, on_failure: { oversized_body: ${mode} } }\n`, (c) => {
+      c.detect.enabled = true;
+      c.detect.threads = 0;
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${o.sluice.gatewayUrl}/openai/v1`, apiKey: 'sk-test', maxRetries: 0 });
+      const ask = client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: big }] });
+      if (mode === 'closed') {
+        await assert.rejects(ask, (err: InstanceType<typeof OpenAI.APIError>) => {
+          assert.equal(err.status, 403);
+          assert.match(err.message, /over limits\.max_inspect_bytes \(1024\).*policy\.on_failure\.oversized_body is closed/);
+          return true;
+        });
+        assert.equal(o.mock.requests.length, 0);
+      } else {
+        assert.equal((await ask).choices[0]?.message.content, mockReplyText(big));
+        assert.equal(o.mock.requests.length, 1);
+      }
+      const x = await o.nextExchange();
+      assert.equal(x.decision.rule, 'on_failure.oversized_body');
+      assert.equal(x.decision.action, mode === 'closed' ? 'block' : 'alert');
+      assert.equal(x.requestFindings, null, 'nothing was scanned');
+    } finally {
+      await o.close();
+    }
+  }
+});
+
 test('monitor mode forwards what enforce would block, recorded as an alert', async () => {
   const m = await startHarness(POLICY.replace('mode: enforce', 'mode: monitor'), (c) => {
     c.detect.enabled = true;
