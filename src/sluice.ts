@@ -26,6 +26,7 @@ import { loadFindingKey } from './detect/findings';
 import { BUILTIN_RULES_DIR } from './detect/rules';
 import { Inspector } from './detect/pool';
 import { DetectStage } from './detect/stage';
+import { loadProxyTls } from './identity/mtls';
 import { IdentityResolver, IdentityStage } from './identity/stage';
 import { Policy } from './policy/policy';
 import { PolicyStage } from './policy/stage';
@@ -120,6 +121,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   // Certificates first: a bad file stops the start before anything is running.
   const { ca, paths: caFiles } = await loadCa(config);
   const gatewayTls = await checkGatewayTls(config);
+  const proxyTls = await loadProxyTls(config);
   const trust = await loadUpstreamTrust(config.tls.upstream_ca);
   // Rules load and compile before any port opens: a bad pack stops the start instead of serving uninspected.
   const inspector = config.detect.enabled
@@ -167,7 +169,12 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     selfHosts: [l.proxy.host, l.forward.host, l.admin.host, ...(l.transparent ? [l.transparent.host] : [])],
     connectTimeoutMs: Math.min(config.limits.upstream_timeout_ms, 30_000),
   });
-  const forward = new ForwardProxy({ ...doorOpts, auth: new ProxyAuth(config), connect });
+  const forward = new ForwardProxy({
+    ...doorOpts,
+    auth: new ProxyAuth(config),
+    connect,
+    ...(proxyTls ? { tls: proxyTls, handshakeTimeoutMs: config.tls.handshake_timeout_ms } : {}),
+  });
   const transparent = l.transparent ? new TransparentDoor({ registry, relay, policy, terminator, intercepted }) : null;
   let accepting = false;
   const interceptionStats = (): InterceptionStats => {
@@ -233,7 +240,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     caCert: caFiles.cert,
     ports,
     gatewayUrl: url(config.listen.proxy.host, ports.proxy, gatewayTls ? 'https' : 'http'),
-    forwardUrl: url(config.listen.forward.host, ports.forward),
+    forwardUrl: url(config.listen.forward.host, ports.forward, proxyTls ? 'https' : 'http'),
     adminUrl: url(config.listen.admin.host, ports.admin),
     interceptionStats,
     reload,

@@ -69,6 +69,13 @@ export interface Config {
     /** Serve the gateway over HTTPS with this certificate and key (PEM files). */
     gateway_cert: string | null;
     gateway_key: string | null;
+    /** Serve the forward proxy over TLS (HTTPS_PROXY=https://…) with this certificate and key (PEM files). */
+    proxy_cert: string | null;
+    proxy_key: string | null;
+    /** CA files client certificates on the TLS forward proxy must chain to; a verified one is the caller's identity. */
+    client_ca: string[];
+    /** Refuse the TLS handshake without a verified client certificate (otherwise one is optional). */
+    client_cert_required: boolean;
   };
   /** What the forward proxy does with each CONNECT target. */
   interception: {
@@ -288,6 +295,10 @@ export function defaultConfig(): Config {
       upstream_ca: [],
       gateway_cert: null,
       gateway_key: null,
+      proxy_cert: null,
+      proxy_key: null,
+      client_ca: [],
+      client_cert_required: false,
     },
     interception: {
       intercept: [],
@@ -477,6 +488,10 @@ export const schema: Node = {
         upstream_ca: { kind: 'list', item: value(str) },
         gateway_cert: value(str),
         gateway_key: value(str),
+        proxy_cert: value(str),
+        proxy_key: value(str),
+        client_ca: { kind: 'list', item: value(str) },
+        client_cert_required: value(bool),
       },
     },
     interception: {

@@ -5,9 +5,11 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
 import type { InterceptionPolicy } from '../destinations/interception';
 import type { DestinationRegistry } from '../destinations/registry';
 import { ErrorCodes, describeUpstreamError, upstreamErrorCode, type ErrorCode } from '../errors';
+import { certificateIdentity } from '../identity/mtls';
 import type { Relay } from '../pipeline/relay';
 import type { TlsTerminator } from '../tls/terminate';
 import { recordConnection, type InterceptedConnection, type InterceptedHttp } from './intercepted';
@@ -69,7 +71,10 @@ export class ConnectDoor {
     }
     const auth = this.opts.auth.check(req.headers['proxy-authorization']);
     if (!auth.ok) return refuse(407, 'SLUICE_PROXY_AUTH', auth.message, PROXY_AUTH_CHALLENGE);
-    base.identity = auth.identity;
+    // A verified client certificate outranks Proxy-Authorization (identity order of trust, docs/policy.md).
+    const cert = certificateIdentity(socket as TLSSocket);
+    base.identity = cert.identity ?? auth.identity;
+    base.identityProblem = cert.problem;
     if (this.isSelf(host, port)) {
       return refuse(403, 'SLUICE_CONNECT_LOOP', `CONNECT ${host}:${port} points back at this proxy; that would loop`);
     }

@@ -2,11 +2,14 @@
 // and CONNECT (handed to ConnectDoor). Served by node:http because uWebSockets.js accepts neither.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
 import type { ListenAddress } from '../config/schema';
 import { listenOn } from '../http/listen';
 import type { Destination, DestinationRegistry } from '../destinations/registry';
+import { certificateIdentity, type ProxyTls } from '../identity/mtls';
 import type { Relay } from '../pipeline/relay';
 import type { ConnectDoor } from './connect';
 import { recordConnection } from './intercepted';
@@ -20,6 +23,9 @@ export interface ForwardOptions {
   auth: ProxyAuth;
   /** CONNECT handling; without it CONNECT is refused. */
   connect?: ConnectDoor;
+  /** Serve over TLS, optionally asking for client certificates (identity). */
+  tls?: ProxyTls;
+  handshakeTimeoutMs?: number;
 }
 
 /** First byte of a TLS record carrying a handshake (RFC 8446 §5.1): a ClientHello sent to this plain port. */
@@ -33,7 +39,23 @@ export class ForwardProxy {
 
   constructor(opts: ForwardOptions) {
     this.opts = opts;
-    this.server = createServer({ requireHostHeader: false }, (req, res) => this.handle(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    const t = opts.tls;
+    this.server = t
+      ? createTlsServer(
+          {
+            requireHostHeader: false,
+            cert: t.cert,
+            key: t.key,
+            ALPNProtocols: ['http/1.1'],
+            handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+            // Optional certificates are verified too, but a failure is left to policy (identity problem) instead of the handshake.
+            ...(t.clientCa.length > 0 ? { requestCert: true, ca: t.clientCa, rejectUnauthorized: t.clientCertRequired } : {}),
+          },
+          onRequest,
+        )
+      : createServer({ requireHostHeader: false }, onRequest);
+    if (t) this.server.on('tlsClientError', (err: Error, s: TLSSocket) => this.tlsClientError(err, s));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -87,6 +109,7 @@ export class ForwardProxy {
       return;
     }
     const dest = this.plainHttpDestination(url.host);
+    const cert = certificateIdentity(req.socket as TLSSocket);
     serveNodeRequest(
       req,
       res,
@@ -100,7 +123,8 @@ export class ForwardProxy {
         // addressed (url.host keeps a non-default port, which RFC 9110 §7.2 requires in Host).
         upstreamHost: dest.tier === 'unknown' ? url.host : dest.host,
         clientAddress: req.socket.remoteAddress ?? '',
-        identity: auth.identity,
+        identity: cert.identity ?? auth.identity,
+        identityProblem: cert.problem,
       },
       { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
     );
@@ -134,6 +158,14 @@ export class ForwardProxy {
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\n` +
         `x-sluice-error: SLUICE_BAD_REQUEST\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
+  }
+
+  /** A client that failed the TLS handshake with the proxy itself (no or a bad client certificate, wrong CA). */
+  private tlsClientError(err: Error, socket: TLSSocket): void {
+    const destination = this.opts.registry.byHost('invalid.invalid');
+    const message = `TLS handshake with the forward proxy failed: ${err.message}`;
+    recordConnection(this.opts.relay, { frontDoor: 'forward', destination, clientAddress: socket.remoteAddress ?? '', identity: null }, 'client_tls_failed', { code: 'SLUICE_CLIENT_TLS', message }, performance.now());
+    socket.destroy();
   }
 
   /** Plain HTTP to a host Sluice does not know stays plain HTTP; AI providers are only served over TLS. */

@@ -23,6 +23,8 @@ export interface InterceptedConnection {
   port: number | null;
   clientAddress: string;
   identity: Identity | null;
+  /** A client certificate that was presented but not accepted. */
+  identityProblem?: string | null;
 }
 
 export interface InterceptedOptions {
@@ -48,6 +50,7 @@ export function recordConnection(
 ): Exchange {
   const x = new Exchange(c.frontDoor, c.destination, CONNECT_INFO, c.clientAddress, [], t0);
   x.identity = c.identity;
+  if (c.identityProblem) x.identityProblem = c.identityProblem;
   x.outcome = outcome;
   if (error) {
     x.fail(error.code, error.message);
@@ -144,6 +147,7 @@ export class InterceptedHttp {
         upstreamHost: c.destination.tier === 'unknown' && c.port !== null && c.port !== 443 ? `${c.host}:${c.port}` : c.destination.host,
         clientAddress: c.clientAddress,
         identity: c.identity,
+        identityProblem: c.identityProblem ?? null,
       },
       { relay: this.opts.relay, maxRequestBytes: this.opts.maxRequestBytes, draining: this.draining },
       res,

@@ -19,6 +19,8 @@ export interface NodeRequestTarget {
   upstreamHost: string;
   clientAddress: string;
   identity: Identity | null;
+  /** A client certificate that was presented but not accepted. */
+  identityProblem?: string | null;
 }
 
 export interface NodeRequestLimits {
@@ -48,6 +50,7 @@ export function beginExchange(
   const fwd = forwardRequestHeaders(rawHeaders, target.upstreamHost, target.clientAddress);
   const x = new Exchange(target.frontDoor, target.destination, { method: method.toUpperCase(), path: target.path, query: target.query, contentType: fwd.contentType }, target.clientAddress, fwd.sluice, t0);
   x.identity = target.identity;
+  if (target.identityProblem) x.identityProblem = target.identityProblem;
   x.requestEncoding = fwd.contentEncoding;
   x.authScheme = fwd.authScheme;
   x.apiKeyFingerprint = fwd.apiKeyFingerprint;
