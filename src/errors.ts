@@ -26,6 +26,8 @@ export const ErrorCodes = {
   SLUICE_INSPECT_TIMEOUT: { status: 503, hint: 'inspection took longer than detect.timeout_ms; raise it or add detect.threads' },
   SLUICE_INSPECT_CRASHED: { status: 503, hint: 'a detection worker died mid-scan; it was replaced, see the log for the cause' },
   SLUICE_INSPECT_OVERLOADED: { status: 503, hint: 'the detection queue is full; add detect.threads or reduce load' },
+  SLUICE_AUDIT_WRITE: { status: 503, hint: 'the audit log cannot be written (disk full, read-only or failing); free space or fix audit.dir, see /healthz' },
+  SLUICE_AUDIT_PROOF: { status: 404, hint: 'no sealed record matches; check the seq or exchange id, or wait for its batch to close' },
   SLUICE_INTERNAL: { status: 500, hint: 'a bug in Sluice; the request failed but the proxy keeps serving' },
 } as const;
 

@@ -16,6 +16,10 @@ import { TlsTerminator, type HandshakeFailure } from './tls/terminate';
 import { loadUpstreamTrust } from './upstream/trust';
 import { DestinationRegistry } from './destinations/registry';
 import { AdminServer } from './admin/server';
+import { AuditLog } from './audit/log';
+import { createSinks, type AuditSink } from './audit/sinks';
+import { AuditStage } from './audit/stage';
+import { log } from './log';
 import { ForwardProxy } from './frontdoor/forward';
 import { Gateway } from './frontdoor/gateway';
 import { AdapterStage } from './pipeline/adapt';
@@ -38,7 +42,7 @@ export interface SluiceOptions {
   config: Config;
   /** Where a reload reads the configuration again (the CLI's config file); without it, reload re-applies `config`. */
   reloadConfig?: () => Promise<Config>;
-  /** Stages after the built-in ones (adapter, detection, policy): audit, signals, test captures. */
+  /** Stages after the built-in ones (adapter, identity, detection, policy, audit): signals, test captures. */
   stages?: Stage[];
 }
 
@@ -48,6 +52,8 @@ export interface RunningSluice {
   readonly relay: Relay;
   /** The detection engine, unless `detect.enabled` is false. */
   readonly inspector: Inspector | undefined;
+  /** The signed audit log, unless `audit.enabled` is false. */
+  readonly audit: AuditLog | null;
   /** The interception CA: clients trust `caCert` (`sluice ca path`). */
   readonly ca: CertificateAuthority;
   readonly caCert: string;
@@ -102,6 +108,17 @@ async function loadCa(config: Config): Promise<{ ca: CertificateAuthority; paths
   return { ca: await CertificateAuthority.load(paths, { chain: ca_chain, cacheSize: leaf_cache }), paths };
 }
 
+async function openAudit(config: Config): Promise<{ audit: AuditLog; sinks: AuditSink[] }> {
+  const dir = resolve(config.audit.dir ?? join(config.data_dir, 'audit'));
+  const sinks = createSinks(config.audit.sinks, config.data_dir, dir);
+  const audit = await AuditLog.open(config.audit, config.data_dir, {
+    sinks,
+    onError: (err) => log('error', 'audit log', { error: err.message, code: (err as { code?: string }).code }),
+  });
+  log('info', 'audit log', { dir: audit.dir, public_key: audit.publicKeyFile });
+  return { audit, sinks };
+}
+
 /** uWS only logs a bad certificate file and then serves nothing; check the pair here so the error names it. */
 async function checkGatewayTls(config: Config): Promise<{ cert: string; key: string } | undefined> {
   const { gateway_cert: cert, gateway_key: key } = config.tls;
@@ -123,6 +140,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const gatewayTls = await checkGatewayTls(config);
   const proxyTls = await loadProxyTls(config);
   const trust = await loadUpstreamTrust(config.tls.upstream_ca);
+  const digestKey = await loadFindingKey(config.data_dir);
   // Rules load and compile before any port opens: a bad pack stops the start instead of serving uninspected.
   const inspector = config.detect.enabled
     ? await Inspector.start({
@@ -131,18 +149,29 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
         timeoutMs: config.detect.timeout_ms,
         inlineMaxChars: config.detect.inline_max_chars,
         maxQueue: config.detect.max_queue,
-        digestKey: await loadFindingKey(config.data_dir),
+        digestKey,
         cacheDir: join(config.data_dir, 'cache'),
       })
     : undefined;
   const registry = new DestinationRegistry(config);
   const policyStage = new PolicyStage(new Policy(config.policy, config.routes), inspector ? (texts) => inspector.inspect(texts) : undefined);
   const identityStage = new IdentityStage(await IdentityResolver.load(config.identity));
+  // The log opens (key, crash recovery, retention) before any port: an exchange must never go unrecorded.
+  let audit: AuditLog | null = null;
+  let sinks: AuditSink[] = [];
+  try {
+    if (config.audit.enabled) ({ audit, sinks } = await openAudit(config));
+  } catch (err) {
+    await inspector?.close();
+    throw err;
+  }
+  const auditStage = audit ? new AuditStage(audit, { capture: config.audit.capture, digestKey, onWriteError: config.audit.on_write_error }) : null;
   const pipeline = new Pipeline([
     new AdapterStage(config.limits.max_inspect_bytes),
     identityStage,
     ...(inspector ? [new DetectStage(inspector, config.limits.max_inspect_bytes)] : []),
     policyStage,
+    ...(auditStage ? [auditStage] : []),
     ...(opts.stages ?? []),
   ]);
   const upstreams = new Upstreams({
@@ -203,9 +232,16 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   };
   const admin = new AdminServer({
     reload,
-    ready: () => accepting,
+    // A load balancer should send nobody to an instance that would refuse them for want of an audit log.
+    ready: () => accepting && (audit === null || audit.healthy || config.audit.on_write_error === 'open'),
     inFlight: () => relay.inFlight,
-    stats: () => ({ in_flight: relay.inFlight, policy: policyStage.stats(), interception: interceptionStats(), detection: inspector?.stats() ?? null }),
+    stats: () => ({
+      in_flight: relay.inFlight,
+      policy: policyStage.stats(),
+      interception: interceptionStats(),
+      detection: inspector?.stats() ?? null,
+      audit: audit ? { ...audit.stats(), ...auditStage!.stats(), sinks: sinks.map((k) => k.stats()) } : null,
+    }),
   });
 
   const stopAll = async () => {
@@ -216,6 +252,8 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     await admin.close();
     await upstreams.close();
     await inspector?.close();
+    // Last: records of exchanges that ended during the drain (and their response scans) are sealed and flushed.
+    await audit?.close().catch((err: Error) => log('error', 'audit log not closed cleanly', { error: err.message }));
   };
   try {
     ports = {
@@ -236,6 +274,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     registry,
     relay,
     inspector,
+    audit,
     ca,
     caCert: caFiles.cert,
     ports,

@@ -24,9 +24,18 @@ export interface SegmentName {
 
 /** `audit-0000000000000001-20261126T042800Z.jsonl` for a segment whose first record is seq 1. */
 export function segmentName(firstSeq: number, at: Date): string {
+  return `audit-${String(firstSeq).padStart(16, '0')}-${timeStamp(at)}.jsonl`;
+}
+
+/** `20261126T042800Z`: the compact UTC time used in segment names (and the writer's side files). */
+export function timeStamp(at: Date): string {
   const iso = at.toISOString(); // 2026-11-26T04:28:00.123Z
-  const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + 'T' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';
-  return `audit-${String(firstSeq).padStart(16, '0')}-${stamp}.jsonl`;
+  return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + 'T' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';
+}
+
+/** The time a `timeStamp` names, in ms since the epoch. */
+export function stampTime(stamp: string): number {
+  return Date.UTC(+stamp.slice(0, 4), +stamp.slice(4, 6) - 1, +stamp.slice(6, 8), +stamp.slice(9, 11), +stamp.slice(11, 13), +stamp.slice(13, 15));
 }
 
 export function parseSegmentName(file: string): SegmentName | null {
@@ -64,18 +73,26 @@ export interface SegmentLine {
 /**
  * Reads complete lines of `path` from byte `from`. A last line with no newline (being written,
  * or torn by a crash) is not returned; `end` is the offset just past the last complete line.
+ * With `maxBytes`, reads about that much (more only to finish a line longer than it), so a reader
+ * that pages through a large segment holds one page at a time.
  */
-export async function readSegmentLines(path: string, from = 0): Promise<{ lines: SegmentLine[]; end: number }> {
+export async function readSegmentLines(path: string, from = 0, maxBytes = Infinity): Promise<{ lines: SegmentLine[]; end: number }> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
     if (size <= from) return { lines: [], end: from };
-    const buf = Buffer.allocUnsafe(size - from);
+    let buf = Buffer.allocUnsafe(Math.min(size - from, maxBytes));
     let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    for (;;) {
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < buf.length || from + got >= size || buf.lastIndexOf(10, got - 1) >= 0) break;
+      const bigger = Buffer.allocUnsafe(Math.min(size - from, buf.length * 2));
+      buf.copy(bigger, 0, 0, got);
+      buf = bigger;
     }
     const lines: SegmentLine[] = [];
     let start = 0;

@@ -18,6 +18,16 @@ Usage:
   sluice ca init [--config FILE] [--force]
                                  create the interception CA under data_dir (EC P-256)
   sluice ca path [--config FILE] print the CA certificate's path, for clients to trust
+  sluice tail [-f] [DIR] [--filter FIELD=VALUE]... [--json]
+                                 print audit records (DIR default ./sluice-data/audit)
+  sluice verify [DIR] [--pubkey FILE]...
+                                 check the audit log end to end (DIR default ./sluice-data/audit)
+  sluice verify --proof SEQ|EXCHANGE_ID [DIR]
+                                 print one record's inclusion proof (JSON)
+  sluice verify --check-proof FILE [--pubkey FILE]... [DIR]
+                                 check an inclusion proof offline
+  sluice audit rotate-key [--config FILE]
+                                 new audit signing key; the next start hands over to it
   sluice --help                  show this help
   sluice --version               print the version
 
@@ -41,6 +51,20 @@ rules test loads the built-in packs (and DIR's, when given) and checks each rule
 examples: every match example must be found by that rule, every no_match example
 not. It prints one line per failure and a summary, N rules, M examples, K failures.
 Exit status of rules test: 0 all hold, 1 any failure, 2 usage or invalid pack.
+
+verify recomputes every record's hash and the hash chain between records, each
+batch's Merkle root, the chain between checkpoints and every checkpoint's Ed25519
+signature. It trusts the --pubkey keys, or without one the .pub files in DIR/keys
+(and says so), plus keys handed over by a key_rotation under a trusted key. It
+prints one line per problem, FILE:LINE seq N: KIND: MESSAGE, then a summary.
+Exit status of verify: 0 intact, 1 damaged, 2 usage error or the log unreadable.
+
+tail prints every record in sequence order, one line each: time, #seq, type,
+decision, subject, route, provider/host, model, status, findings and latency,
+whichever the record has; --json prints the record lines as written. Checkpoint
+lines are not printed. --filter FIELD=VALUE (repeatable, all must hold) keeps
+records whose dotted FIELD equals VALUE, e.g. --filter identity.subject=alice.
+-f starts at the live segment and follows it across rotation until interrupted.
 `;
 
 function version(): string {
@@ -84,6 +108,14 @@ function parseArgs(argv: string[]): Parsed {
     }
     if ((out.command === 'rules' || out.command === 'ca') && !a.startsWith('-')) {
       out.files.push(a);
+      continue;
+    }
+    if (out.command === 'tail' && a !== '--help' && a !== '-h') {
+      out.files.push(a); // parsed by parseTailArgs
+      continue;
+    }
+    if ((out.command === 'verify' || out.command === 'audit') && a !== '--help' && a !== '-h') {
+      out.files.push(a); // parsed in cli/audit.ts
       continue;
     }
     if (out.command === 'ca' && a === '--force') {
@@ -141,17 +173,6 @@ async function start(configPath: string | undefined): Promise<void> {
   const { chooseEngine } = await import('../detect/engine.js');
   const engine = config.detect.enabled ? chooseEngine() : undefined;
   const sluice = await startSluice({ config, ...(path ? { reloadConfig: () => loadConfigFile(path) } : {}) });
-  log('info', 'sluice started', {
-    version: version(),
-    config: path ?? '(embedded defaults)',
-    gateway: sluice.gatewayUrl,
-    forward_proxy: sluice.forwardUrl,
-    admin: sluice.adminUrl,
-    ...(sluice.ports.transparent ? { transparent: `${config.listen.transparent!.host}:${sluice.ports.transparent}` } : {}),
-    ca: sluice.caCert,
-    detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
-    ...(sluice.inspector ? { rules_compiled: sluice.inspector.stats().compiled } : {}),
-  });
   // SIGHUP, an edit of the config file, or POST /admin/reload: policy and rule packs reload atomically; a bad
   // file is refused, logged, and the running version stays.
   const reload = (trigger: string) =>
@@ -181,6 +202,18 @@ async function start(configPath: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Logged last: a supervisor that signals as soon as it reads this line must find the handlers in place.
+  log('info', 'sluice started', {
+    version: version(),
+    config: path ?? '(embedded defaults)',
+    gateway: sluice.gatewayUrl,
+    forward_proxy: sluice.forwardUrl,
+    admin: sluice.adminUrl,
+    ...(sluice.ports.transparent ? { transparent: `${config.listen.transparent!.host}:${sluice.ports.transparent}` } : {}),
+    ca: sluice.caCert,
+    detection: engine ? `${engine.name} (${engine.why}), ${sluice.inspector!.ruleSet.rules.length} rules, ${config.detect.threads} threads` : 'disabled',
+    ...(sluice.inspector ? { rules_compiled: sluice.inspector.stats().compiled } : {}),
+  });
 }
 
 async function readStdin(): Promise<string> {
@@ -305,6 +338,23 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'ca':
         await ca(args);
+        return;
+      case 'tail': {
+        const { parseTailArgs, tail } = await import('../audit/tail.js');
+        let opts;
+        try {
+          opts = parseTailArgs(args.files);
+        } catch (err) {
+          throw usage((err as Error).message);
+        }
+        await tail(opts);
+        return;
+      }
+      case 'verify':
+        await (await import('./audit.js')).verifyCommand(args.files);
+        return;
+      case 'audit':
+        await (await import('./audit.js')).auditCommand(args.files);
         return;
       default:
         throw usage(`unknown command "${args.command}"`);

@@ -418,7 +418,10 @@ export class Relay {
     const x = call.x;
     x.outcome = 'blocked';
     // The reference is the exchange id the record carries, so a user's report leads the SOC to it.
-    this.answer(x, call.sink, x.decision.code ?? 'SLUICE_BLOCKED', `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'} (reference ${x.id})`);
+    const code = x.decision.code ?? 'SLUICE_BLOCKED';
+    const message = `blocked by Sluice policy: ${x.decision.reason ?? 'no reason given'} (reference ${x.id})`;
+    x.fail(code, message);
+    this.answer(x, call.sink, code, message);
     call.finish();
   }
 }

@@ -26,7 +26,7 @@ export interface AuditSink {
   readonly name: string;
   /** Starts delivery, resuming after the last acknowledged record (persisted cursor). */
   start(): Promise<void>;
-  /** Records just written: their exact line text (no newline) and the first one's sequence number. */
+  /** Records just written: their exact line text (no newline) and the first one's sequence number. The array is kept, not copied: do not reuse it. */
   offer(lines: readonly string[], firstSeq: number): void;
   stats(): SinkStats;
   /** Stops; what is undelivered stays on disk and is sent after the next start. */
