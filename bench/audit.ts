@@ -1,6 +1,8 @@
-// Audit log benchmark: records/s through the real writer (hash-chained, batched, Merkle root, signed, fsync=batch)
-// on one core, then `verify` over the log it wrote. Prints one JSON line; the baseline is bare leaf hashing, same run.
+// Audit log benchmark: the per-exchange record build, then records/s through the real writer (hash-chained, batched,
+// Merkle root, signed, fsync=batch) on one core, then `verify` over the log it wrote. Prints one JSON line; the
+// baseline is bare leaf hashing, same run.
 
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,45 +10,68 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { readPublicKeyDir } from '../src/audit/keys';
 import { AuditLog } from '../src/audit/log';
+import { exchangeRecord } from '../src/audit/record';
 import { leafHash } from '../src/audit/merkle';
 import { verifyLog } from '../src/audit/verify';
 import { defaultConfig } from '../src/config/schema';
+import { DestinationRegistry } from '../src/destinations/registry';
+import { Exchange } from '../src/pipeline/exchange';
 
 const RECORDS = Number(process.env.BENCH_AUDIT_RECORDS ?? 300_000);
 /** Records appended per turn of the event loop, as a busy proxy would between I/O callbacks. */
 const PER_TURN = 256;
+/** One exchange in this many is the heavy kind: findings, a streamed tool call, a redaction. */
+const RICH_EVERY = 8;
 
-/** An exchange record of the size and shape the pipeline writes: ~1 KB, with findings but no content. */
-function exchangeRecord(i: number): string {
-  return JSON.stringify({
-    type: 'exchange',
-    id: `ex_${i.toString(36).padStart(10, '0')}`,
-    time: '2026-11-26T04:28:00.123Z',
-    destination: { host: 'api.openai.com', provider: 'openai', sanctioned: true, region: 'us', jurisdiction: 'US', front_door: 'gateway' },
-    identity: { subject: 'svc-support-bot', tenant: 'acme', app: 'helpdesk', groups: ['support', 'eu-staff'], source: 'jwt', key_fingerprint: null },
-    route: { name: 'support-default', path: '/openai/v1/chat/completions' },
-    request: {
-      model: 'gpt-4o-mini',
-      bytes: 2817,
-      messages: 4,
-      stream: true,
-      tools: ['lookup_order', 'create_ticket'],
-      findings: [
-        { rule: 'email-address', category: 'pii', severity: 'medium', confidence: 0.9, count: 2, masked: 'a***@e******.com' },
-        { rule: 'aws-access-key-id', category: 'credential', severity: 'high', confidence: 0.99, count: 1, masked: 'AKIA************WB' },
-      ],
-    },
-    response: {
-      status: 200,
-      bytes: 5120,
-      finish_reason: 'tool_calls',
-      usage: { prompt_tokens: 812, completion_tokens: 233, total_tokens: 1045 },
-      tool_calls: [{ name: 'lookup_order', arguments_bytes: 48 }],
-      findings: [],
-    },
-    latency_ms: { total: 1834.2, upstream_first_byte: 412.7, inspection: 0.41 },
-    decision: { action: 'redact', rules: ['no-secrets', 'watch-pii'], mode: 'enforce', reason: 'credential redacted before forwarding' },
+/**
+ * An exchange as the pipeline leaves it at completion: a chat completion with identity from a token. One in
+ * RICH_EVERY also streams, calls a tool and carries two request findings (most traffic is clean). Its record is
+ * built by the real `exchangeRecord` (the bench counts that cost too).
+ */
+function exchange(registry: DestinationRegistry, i: number): Exchange {
+  const rich = i % RICH_EVERY === 0;
+  const x = new Exchange('gateway', registry.byHost('api.openai.com'), { method: 'POST', path: '/v1/chat/completions', query: '', contentType: 'application/json' }, '10.1.2.3', [], performance.now() - 1834);
+  x.identity = { subject: `svc-support-bot-${i % 50}`, source: 'jwt', verified: true, tenant: 'acme', app: 'helpdesk', groups: ['support', 'eu-staff'], jurisdiction: 'EU' };
+  x.route = 'support-bot';
+  x.requestBytes = 2817;
+  x.request = {
+    parsed: true,
+    model: 'gpt-4o-mini',
+    operation: 'chat.completions',
+    stream: rich,
+    segments: [
+      { role: 'system', path: 'messages[0].content', text: 'You are the helpdesk assistant.' },
+      { role: 'user', path: 'messages[1].content', text: 'Order 1234 for jane.doe@acme-corp.com, key AKIAQ3EGUS2Z4KXGJHWB' },
+    ],
+    tools: ['lookup_order', 'create_ticket'],
+  };
+  const finding = (rule: string, category: 'pii' | 'credential', severity: 'medium' | 'high', masked: string) => ({
+    rule, category, severity, confidence: 0.95, role: 'user', path: 'messages[1].content', start: 15, end: 37, masked, digest: 'f'.repeat(64),
   });
+  x.requestFindings = rich ? [finding('email', 'pii', 'medium', 'jane**************.com'), finding('aws-access-key', 'credential', 'high', 'AKIA************JHWB')] : [];
+  x.status = 200;
+  x.responseContentType = rich ? 'text/event-stream' : 'application/json';
+  x.responseBytes = 5120;
+  x.response = {
+    parsed: true,
+    errors: [],
+    text: [{ role: 'assistant', path: 'choices[0].message.content', text: 'Looking that up.' }],
+    toolCalls: rich ? [{ id: 'call_1', name: 'lookup_order', arguments: '{"order":"1234"}' }] : [],
+    usage: { inputTokens: 812, outputTokens: 233, totalTokens: 1045 },
+    finishReason: rich ? 'tool_calls' : 'stop',
+    truncated: false,
+  };
+  x.responseFindings = [];
+  x.decision = rich
+    ? { action: 'redact', rule: 'content:mask-pii', reason: 'content rule "mask-pii": pii finding email (1 value masked before forwarding)', by: 'policy', policyVersion: '3f2a9c0d1e4b5a67' }
+    : { action: 'allow', by: 'policy', policyVersion: '3f2a9c0d1e4b5a67' };
+  x.outcome = 'completed';
+  x.inspectMs = 0.41;
+  x.tUpstreamStart = x.t0 + 2;
+  x.tUpstreamHead = x.t0 + 414;
+  x.tEnd = x.t0 + 1834;
+  x.ownMs = 0.6;
+  return x;
 }
 
 function round(n: number): number {
@@ -56,11 +81,19 @@ function round(n: number): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-audit-'));
   try {
-    const records = Array.from({ length: 1024 }, (_, i) => exchangeRecord(i));
-    const recordBytes = Buffer.byteLength(records[0]!);
+    const registry = new DestinationRegistry(defaultConfig());
+    const exchanges = Array.from({ length: 1024 }, (_, i) => exchange(registry, i));
+    const recordOpts = { capture: false, digestKey: randomBytes(32) };
+    // What the audit stage does per exchange before append: build and serialize the record.
+    let t0 = performance.now();
+    const builds = Math.min(RECORDS, 100_000);
+    for (let i = 0; i < builds; i++) exchangeRecord(exchanges[i & 1023]!, recordOpts);
+    const buildUs = ((performance.now() - t0) * 1000) / builds;
+    const records = exchanges.map((x) => exchangeRecord(x, recordOpts));
+    const recordBytes = Math.round(records.reduce((n, r) => n + Buffer.byteLength(r), 0) / records.length);
 
     // Baseline: the leaf hash alone, the floor of any hash-chained log over these records.
-    let t0 = performance.now();
+    t0 = performance.now();
     for (let i = 0; i < RECORDS; i++) leafHash(records[i & 1023]!);
     const hashOnlyS = (performance.now() - t0) / 1000;
 
@@ -88,9 +121,11 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         case: 'audit',
         records: RECORDS,
-        record_bytes: recordBytes,
+        record_bytes_mean: recordBytes,
+        rich_every: RICH_EVERY,
         fsync: cfg.fsync,
         batch_records: cfg.batch_records,
+        record_build_us: Math.round(buildUs * 100) / 100,
         append_per_s: round(RECORDS / appendS),
         append_cpu_s: Math.round((cpu.user + cpu.system) / 1e4) / 100,
         hash_only_per_s: round(RECORDS / hashOnlyS),

@@ -2,10 +2,11 @@
 // tweetnacl makes the key pairs; signing and verifying go through node:crypto (OpenSSL), ~100x faster per checkpoint.
 
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import nacl from 'tweetnacl';
 import { SluiceError } from '../errors';
+import { namesIn } from './segments';
 
 /** What a `.pub` file holds: all an auditor needs to verify checkpoints signed by this key. */
 export interface PublicKeyInfo {
@@ -168,15 +169,8 @@ export async function readPublicKeyFile(path: string): Promise<PublicKeyInfo> {
 
 /** The `.pub` files in `dir` (an audit directory's `keys/`); none when it does not exist. */
 export async function readPublicKeyDir(dir: string): Promise<PublicKeyInfo[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const out: PublicKeyInfo[] = [];
-  for (const n of names.filter((x) => x.endsWith('.pub')).sort()) out.push(await readPublicKeyFile(join(dir, n)));
+  for (const n of (await namesIn(dir)).filter((x) => x.endsWith('.pub')).sort()) out.push(await readPublicKeyFile(join(dir, n)));
   return out;
 }
 

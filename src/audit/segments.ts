@@ -43,17 +43,20 @@ export function parseSegmentName(file: string): SegmentName | null {
   return m ? { file, firstSeq: Number(m[1]), stamp: m[2]! } : null;
 }
 
-/** The segments in `dir`, in sequence order. A missing directory has none. */
-export async function listSegments(dir: string): Promise<SegmentName[]> {
-  let names: string[];
+/** The names in `dir`; none when it does not exist (a log not written yet). */
+export async function namesIn(dir: string): Promise<string[]> {
   try {
-    names = await readdir(dir);
+    return await readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/** The segments in `dir`, in sequence order. A missing directory has none. */
+export async function listSegments(dir: string): Promise<SegmentName[]> {
   const out: SegmentName[] = [];
-  for (const n of names) {
+  for (const n of await namesIn(dir)) {
     const s = parseSegmentName(n);
     if (s) out.push(s);
   }

@@ -1,4 +1,4 @@
-// kill -9 of a running `sluice start` under load, then a restart: what was sealed before the crash is intact,
+// Rotation under load, then kill -9 of the running `sluice start`, then a restart: what was sealed before the crash is intact,
 // the torn tail is set aside and sealed, and `sluice verify` passes on the log with only the public key.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -53,7 +53,7 @@ async function recordIds(auditDir: string): Promise<Set<string>> {
   return ids;
 }
 
-test('kill -9 under load, restart: records sealed before the crash are intact and the log verifies', async () => {
+test('segments rotate under load; kill -9, restart: records sealed before the crash are intact and the log verifies', async () => {
   const config = join(dir, 'sluice.yaml');
   writeFileSync(
     config,
@@ -61,7 +61,7 @@ test('kill -9 under load, restart: records sealed before the crash are intact an
       `data_dir: ${join(dir, 'data')}\n` +
       `upstreams:\n  api.openai.com: ${mock.url}\n` +
       `detect: { enabled: false }\n` +
-      `audit: { batch_records: 64, batch_ms: 20, fsync: batch }\n`,
+      `audit: { batch_records: 64, batch_ms: 20, fsync: batch, segment_max_bytes: 65536 }\n`,
   );
   const auditDir = join(dir, 'data', 'audit');
   const first = await start(config);
@@ -95,6 +95,7 @@ test('kill -9 under load, restart: records sealed before the crash are intact an
 
   const verify = await runSluice(['verify', auditDir], { cwd: dir });
   assert.equal(verify.code, 0, `verify:\n${verify.stdout}\n${verify.stderr}`);
+  assert.ok((await listSegments(auditDir)).length >= 5, 'the load rotated through several 64 KiB segments');
   const ids = await recordIds(auditDir);
   // Batches close every 20 ms: an exchange answered well before the kill had its record sealed on disk.
   const settled = answered.filter((a) => a.at < killedAt - 1000);

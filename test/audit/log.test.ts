@@ -2,7 +2,7 @@
 // recovery, write errors, retention and key rotation, each checked with the real verifier afterwards.
 
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseCheckpoint, signCheckpoint } from '../../src/audit/checkpoint.js';
@@ -12,7 +12,7 @@ import { leafHash } from '../../src/audit/merkle.js';
 import { CHECKPOINTS_FILE } from '../../src/audit/segments.js';
 import type { AuditSink, SinkStats } from '../../src/audit/sinks/types.js';
 import { verifyLog } from '../../src/audit/verify.js';
-import { auditConfig, readLines, record, segmentFiles, tempDir, writeLog } from '../fixtures/audit-log.js';
+import { auditConfig, breakDirectory, readLines, record, segmentFiles, tempDir, writeLog } from '../fixtures/audit-log.js';
 
 const dirs: string[] = [];
 function scratch(): string {
@@ -322,8 +322,7 @@ test('a write error: counted, reported, records kept in memory (closed refuses n
   for (let i = 1; i <= 5; i++) log.append(record(i));
   await log.flush();
   // The directory becomes a file (fails for root too): the next segment cannot be created.
-  renameSync(log.dir, `${log.dir}.away`);
-  writeFileSync(log.dir, 'not a directory');
+  const restore = breakDirectory(log.dir);
   clock += 2 * 3_600_000; // the next batch must start a new segment
   for (let i = 6; i <= 10; i++) log.append(record(i));
   await until('the failure', () => !log.healthy);
@@ -336,8 +335,7 @@ test('a write error: counted, reported, records kept in memory (closed refuses n
   assert.ok(log.stats().write_errors >= 1);
   assert.equal(log.stats().unsealed, 6);
 
-  unlinkSync(log.dir);
-  renameSync(`${log.dir}.away`, log.dir);
+  restore();
   await until('recovery', () => log.healthy);
   assert.equal(log.append(record(12)), 12);
   await log.close();
@@ -352,14 +350,12 @@ test('with on_write_error open, records keep being accepted while the disk fails
   const log = await AuditLog.open(auditConfig({ on_write_error: 'open' }), data, { now: () => clock, onError: () => {} });
   for (let i = 1; i <= 5; i++) log.append(record(i));
   await log.flush();
-  renameSync(log.dir, `${log.dir}.away`);
-  writeFileSync(log.dir, 'not a directory');
+  const restore = breakDirectory(log.dir);
   clock += 2 * 3_600_000;
   for (let i = 6; i <= 10; i++) log.append(record(i));
   await until('the failure', () => !log.healthy);
   for (let i = 11; i <= 20; i++) assert.equal(log.append(record(i)), i);
-  unlinkSync(log.dir);
-  renameSync(`${log.dir}.away`, log.dir);
+  restore();
   await until('recovery', () => log.healthy && log.stats().unsealed === 0);
   await log.close();
   const r = await verifyWithOwnKeys(log.dir);
@@ -373,8 +369,7 @@ test('open mode beyond the memory bound: records are dropped, counted, and the l
   const log = await AuditLog.open(auditConfig({ on_write_error: 'open' }), data, { now: () => clock, onError: () => {} });
   for (let i = 1; i <= 5; i++) log.append(record(i));
   await log.flush();
-  renameSync(log.dir, `${log.dir}.away`);
-  writeFileSync(log.dir, 'not a directory');
+  const restore = breakDirectory(log.dir);
   clock += 2 * 3_600_000;
   for (let i = 6; i <= 10; i++) log.append(record(i));
   await until('the failure', () => !log.healthy);
@@ -384,8 +379,7 @@ test('open mode beyond the memory bound: records are dropped, counted, and the l
   for (let i = 0; i < 3; i++) assert.equal(log.append(big), 0);
   assert.ok(kept >= 60 && kept <= FAILURE_BUFFER_BYTES >> 20, `kept ${kept} MiB-sized records`);
   assert.equal(log.stats().dropped, 4);
-  unlinkSync(log.dir);
-  renameSync(`${log.dir}.away`, log.dir);
+  restore();
   await until('recovery', () => log.healthy);
   log.append(record(11));
   await log.close();

@@ -2,7 +2,7 @@
 // then the segment files are read back and `verifyLog` checks them with only the public key.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { readPublicKeyDir } from '../../src/audit/keys';
 import { listSegments, readSegmentLines, RECORD_PREFIX } from '../../src/audit/segments';
 import { verifyLog } from '../../src/audit/verify';
+import { breakDirectory } from '../fixtures/audit-log';
 import { curlThrough } from '../fixtures/curl';
 import { startHarness, type Harness } from '../fixtures/harness';
 import { openTunnel, rawExchange } from '../fixtures/tls';
@@ -173,19 +174,6 @@ test('the log verifies with only the public key, and every completed exchange ha
   assert.equal(stats.audit.lost, 0);
   assert.ok(stats.audit.records >= recs.length);
 });
-
-/**
- * Makes the audit directory unwritable for the next segment (even for root): the directory is moved away and a
- * file takes its name, so opening the next segment fails with ENOTDIR. Returns the undo.
- */
-function breakDirectory(dir: string): () => void {
-  renameSync(dir, `${dir}.away`);
-  writeFileSync(dir, 'not a directory');
-  return () => {
-    rmSync(dir);
-    renameSync(`${dir}.away`, dir);
-  };
-}
 
 for (const mode of ['closed', 'open'] as const) {
   test(`a disk write error with audit.on_write_error: ${mode} ${mode === 'closed' ? 'refuses requests with 503 until the log is writable again' : 'lets requests pass, counted and logged, and loses no record'}`, async () => {
