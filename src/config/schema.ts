@@ -120,6 +120,39 @@ export interface Config {
   };
   /** The signed, tamper-evident audit log (docs/audit-format.md). */
   audit: AuditConfig;
+  /** The admin listener (/healthz, /readyz, /metrics, /signals, the dashboard). */
+  admin: {
+    /** Bearer token file; required when listen.admin is not a loopback address (only /healthz and /readyz stay open). */
+    token_file: string | null;
+  };
+  /** Operational signals: metrics, the dashboard, alerts. */
+  signals: SignalsConfig;
+}
+
+export interface AlertRuleSpec {
+  id: string;
+  /** pii_rate: share of a route's exchanges with PII; p99: total latency p99 in ms; failure_rate: a destination's
+   *  failure share; new_unsanctioned: the first exchange to an unsanctioned or shadow destination not seen before. */
+  kind: 'pii_rate' | 'p99' | 'failure_rate' | 'new_unsanctioned';
+  /** Fires above this (a fraction for rates, ms for p99); unused by new_unsanctioned. */
+  threshold?: number;
+  window?: '1m' | '5m' | '1h';
+  /** Rates need this many exchanges in the window before they can fire. */
+  min_requests?: number;
+  /** Only this route (pii_rate) or destination host (failure_rate, p99); all when absent. */
+  route?: string;
+  destination?: string;
+}
+
+export interface SignalsConfig {
+  /** The jurisdiction of callers whose identity names none (for cross-region traffic); null: such calls are not counted. */
+  home_jurisdiction: string | null;
+  alerts: AlertRuleSpec[];
+  /** POSTs each alert as JSON; off when null. */
+  webhook: { url: string | null; token_file: string | null };
+  /** Distinct destinations and routes tracked as labels; beyond, they count under `other` (bounded cardinality). */
+  max_destinations: number;
+  max_routes: number;
 }
 
 /** A SIEM destination fed beside the audit files (at least once, records carry ids). */
@@ -347,6 +380,14 @@ export function defaultConfig(): Config {
       capture: false,
       on_write_error: 'closed',
       sinks: [],
+    },
+    admin: { token_file: null },
+    signals: {
+      home_jurisdiction: null,
+      alerts: [],
+      webhook: { url: null, token_file: null },
+      max_destinations: 200,
+      max_routes: 100,
     },
   };
 }
@@ -670,6 +711,32 @@ export const schema: Node = {
             },
           },
         },
+      },
+    },
+    admin: { kind: 'object', fields: { token_file: value(str) } },
+    signals: {
+      kind: 'object',
+      fields: {
+        home_jurisdiction: value(str),
+        alerts: {
+          kind: 'list',
+          item: {
+            kind: 'object',
+            required: ['id', 'kind'],
+            fields: {
+              id: value(str),
+              kind: value(oneOf(['pii_rate', 'p99', 'failure_rate', 'new_unsanctioned'])),
+              threshold: value((v) => (typeof v === 'number' && v >= 0 ? ok(v) : bad('expected a number ≥ 0 (a fraction for rates, ms for p99)'))),
+              window: value(oneOf(['1m', '5m', '1h'])),
+              min_requests: value(positiveInt(1, 1_000_000)),
+              route: value(str),
+              destination: value(str),
+            },
+          },
+        },
+        webhook: { kind: 'object', fields: { url: value(httpUrl), token_file: value(str) } },
+        max_destinations: value(positiveInt(1, 100_000)),
+        max_routes: value(positiveInt(1, 100_000)),
       },
     },
   },
