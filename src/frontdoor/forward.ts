@@ -95,12 +95,10 @@ export class ForwardProxy {
       if (!/^http:\/\//i.test(req.url ?? '')) throw new Error('not absolute-form');
       url = new URL(req.url!);
     } catch {
-      sendSluiceError(
-        res,
-        400,
-        'SLUICE_BAD_REQUEST',
-        'this listener is the forward proxy: send absolute-form requests (http://host/path), CONNECT host:443, or use the gateway listener',
-      );
+      const message = 'this listener is the forward proxy: send absolute-form requests (http://host/path), CONNECT host:443, or use the gateway listener';
+      sendSluiceError(res, 400, 'SLUICE_BAD_REQUEST', message);
+      const info = { method: req.method ?? '', path: (req.url ?? '').slice(0, 200), query: '', contentType: '' };
+      recordConnection(this.opts.relay, { frontDoor: 'forward', destination: this.opts.registry.byHost('invalid.invalid'), clientAddress: req.socket.remoteAddress ?? '', identity: null }, 'rejected', { code: 'SLUICE_BAD_REQUEST', message }, t0, undefined, info);
       return;
     }
     const auth = this.opts.auth.check(req.headers['proxy-authorization']);

@@ -10,6 +10,7 @@ import { Exchange } from '../pipeline/exchange';
 import { forwardRequestHeaders } from '../pipeline/headers';
 import type { Relay } from '../pipeline/relay';
 import { UwsSink } from './uws-sink';
+import { recordConnection } from './intercepted';
 
 export interface GatewayOptions {
   registry: DestinationRegistry;
@@ -76,7 +77,12 @@ export class Gateway {
     const url = req.getUrl();
     const route = this.opts.registry.route(url);
     if (!route) {
+      const method = req.getCaseSensitiveMethod().toUpperCase();
+      const clientAddress = LATIN1.decode(res.getRemoteAddressAsText());
       res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(this.notFoundBody));
+      // Probing for endpoints (or a misconfigured SDK) is worth a record too.
+      const message = `no gateway prefix matches ${url.slice(0, 200)}`;
+      recordConnection(this.opts.relay, { frontDoor: 'gateway', destination: this.opts.registry.byHost('invalid.invalid'), clientAddress, identity: null }, 'rejected', { code: 'SLUICE_UNKNOWN_ROUTE', message }, t0, undefined, { method, path: url, query: '', contentType: '' });
       return;
     }
     const raw = this.rawHeaders;

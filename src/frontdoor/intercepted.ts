@@ -7,6 +7,7 @@ import type { Destination } from '../destinations/registry';
 import type { ErrorCode } from '../errors';
 import { Exchange, type FrontDoor, type Identity, type Outcome } from '../pipeline/exchange';
 import type { Relay } from '../pipeline/relay';
+import type { RequestInfo } from '../providers/types';
 import { H1Connection, type H1Request, type H1Response } from './h1';
 import { beginExchange, sinkSluiceError, type BodySink } from './node-request';
 
@@ -37,8 +38,9 @@ export interface InterceptedOptions {
 const CONNECT_INFO = Object.freeze({ method: 'CONNECT', path: '', query: '', contentType: '' });
 
 /**
- * Records a connection-level event that carries no HTTP exchange (a tunnel, a refusal, a failed
- * handshake) through the pipeline's completion stages, so audit and signals see it like any exchange.
+ * Records an event that never became a relayed exchange (a tunnel, a refusal, a failed handshake, a request
+ * Sluice could not route) through the pipeline's completion stages, so audit and signals see it like any exchange.
+ * `info` is the request line when there was one; connection-level events record as CONNECT.
  */
 export function recordConnection(
   relay: Relay,
@@ -47,8 +49,9 @@ export function recordConnection(
   error: { code: ErrorCode; message: string } | null,
   t0: number,
   bytes?: { up: number; down: number },
+  info: RequestInfo = CONNECT_INFO,
 ): Exchange {
-  const x = new Exchange(c.frontDoor, c.destination, CONNECT_INFO, c.clientAddress, [], t0);
+  const x = new Exchange(c.frontDoor, c.destination, info, c.clientAddress, [], t0);
   x.identity = c.identity;
   if (c.identityProblem) x.identityProblem = c.identityProblem;
   x.outcome = outcome;

@@ -132,6 +132,10 @@ test('an origin-form request to the forward port gets 400 JSON naming the listen
   assert.match(j.error.message, /forward proxy/);
   assert.match(j.error.message, /gateway/);
   assert.equal(h.mock.requests.length, before, 'nothing forwarded');
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'rejected');
+  assert.equal(x.frontDoor, 'forward');
+  assert.equal(x.info.path, '/v1/chat/completions');
 });
 
 test('an unknown host is proxied over plain HTTP as provider "unknown"', async () => {

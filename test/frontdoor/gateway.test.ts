@@ -302,4 +302,9 @@ test('unknown prefix: 404 listing the known prefixes', async () => {
   assert.equal(j.error.code, 'SLUICE_UNKNOWN_ROUTE');
   assert.ok(j.error.prefixes.includes('/openai/'));
   assert.ok(j.error.prefixes.includes('/bedrock/{region}/'));
+  const x = await h.nextExchange();
+  assert.equal(x.outcome, 'rejected', 'a request Sluice cannot route is still recorded');
+  assert.equal(x.error?.code, 'SLUICE_UNKNOWN_ROUTE');
+  assert.equal(x.info.path, '/nowhere/v1/chat');
+  assert.equal(x.info.method, 'GET');
 });
