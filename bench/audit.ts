@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   try {
     const registry = new DestinationRegistry(defaultConfig());
     const exchanges = Array.from({ length: 1024 }, (_, i) => exchange(registry, i));
-    const recordOpts = { capture: false, digestKey: randomBytes(32) };
+    const recordOpts = { capture: false, digestKey: randomBytes(32), homeJurisdiction: 'EU' };
     // What the audit stage does per exchange before append: build and serialize the record.
     let t0 = performance.now();
     const builds = Math.min(RECORDS, 100_000);

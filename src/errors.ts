@@ -18,6 +18,7 @@ export const ErrorCodes = {
   SLUICE_MISDIRECTED: { status: 421, hint: 'open a separate connection for each host' },
   SLUICE_CLIENT_TLS: { status: 400, hint: 'the client refused or never finished the TLS handshake; trust `sluice ca path` or tunnel pinned hosts' },
   SLUICE_UNAUTHENTICATED: { status: 401, hint: 'send a valid identity token (identity.header), or none' },
+  SLUICE_ADMIN_AUTH: { status: 401, hint: 'send Authorization: Bearer <the token in admin.token_file> to the admin listener' },
   SLUICE_BLOCKED: { status: 403, hint: 'the request was blocked by policy' },
   SLUICE_CONFIG_INVALID: { status: 500, hint: 'fix the configuration file' },
   SLUICE_LISTEN_FAILED: { status: 500, hint: 'the address is in use or not allowed' },
@@ -27,6 +28,7 @@ export const ErrorCodes = {
   SLUICE_INSPECT_CRASHED: { status: 503, hint: 'a detection worker died mid-scan; it was replaced, see the log for the cause' },
   SLUICE_INSPECT_OVERLOADED: { status: 503, hint: 'the detection queue is full; add detect.threads or reduce load' },
   SLUICE_AUDIT_WRITE: { status: 503, hint: 'the audit log cannot be written (disk full, read-only or failing); free space or fix audit.dir, see /healthz' },
+  SLUICE_AUDIT_UNREADABLE: { status: 500, hint: 'the audit directory or a file in it cannot be read; check the path and its permissions' },
   SLUICE_AUDIT_PROOF: { status: 404, hint: 'no sealed record matches; check the seq or exchange id, or wait for its batch to close' },
   SLUICE_INTERNAL: { status: 500, hint: 'a bug in Sluice; the request failed but the proxy keeps serving' },
 } as const;

@@ -15,7 +15,7 @@ import { CertificateAuthority, caPaths, initCa, type CaPaths } from './tls/ca';
 import { TlsTerminator, type HandshakeFailure } from './tls/terminate';
 import { loadUpstreamTrust } from './upstream/trust';
 import { DestinationRegistry } from './destinations/registry';
-import { AdminServer } from './admin/server';
+import { AdminServer, loadAdminToken } from './admin/server';
 import { AuditLog } from './audit/log';
 import { createSinks, type AuditSink } from './audit/sinks';
 import { AuditStage } from './audit/stage';
@@ -34,6 +34,8 @@ import { loadProxyTls } from './identity/mtls';
 import { IdentityResolver, IdentityStage } from './identity/stage';
 import { Policy } from './policy/policy';
 import { PolicyStage } from './policy/stage';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './signals/metrics';
+import { SignalsStage } from './signals/stage';
 
 /** Keep-alive connections inside intercepted tunnels live this long idle: a new one costs a handshake. */
 const INTERCEPTED_IDLE_MS = 60_000;
@@ -42,7 +44,7 @@ export interface SluiceOptions {
   config: Config;
   /** Where a reload reads the configuration again (the CLI's config file); without it, reload re-applies `config`. */
   reloadConfig?: () => Promise<Config>;
-  /** Stages after the built-in ones (adapter, identity, detection, policy, audit): signals, test captures. */
+  /** Stages after the built-in ones (adapter, identity, detection, policy, audit, signals): test captures. */
   stages?: Stage[];
 }
 
@@ -54,6 +56,8 @@ export interface RunningSluice {
   readonly inspector: Inspector | undefined;
   /** The signed audit log, unless `audit.enabled` is false. */
   readonly audit: AuditLog | null;
+  /** Operational signals: what /metrics and /signals report, and the alerts. */
+  readonly signals: SignalsStage;
   /** The interception CA: clients trust `caCert` (`sluice ca path`). */
   readonly ca: CertificateAuthority;
   readonly caCert: string;
@@ -140,6 +144,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
   const gatewayTls = await checkGatewayTls(config);
   const proxyTls = await loadProxyTls(config);
   const trust = await loadUpstreamTrust(config.tls.upstream_ca);
+  const adminToken = await loadAdminToken(config);
   const digestKey = await loadFindingKey(config.data_dir);
   // Rules load and compile before any port opens: a bad pack stops the start instead of serving uninspected.
   const inspector = config.detect.enabled
@@ -165,13 +170,22 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     await inspector?.close();
     throw err;
   }
-  const auditStage = audit ? new AuditStage(audit, { capture: config.audit.capture, digestKey, onWriteError: config.audit.on_write_error }) : null;
+  const auditStage = audit ? new AuditStage(audit, { capture: config.audit.capture, digestKey, homeJurisdiction: config.signals.home_jurisdiction, onWriteError: config.audit.on_write_error }) : null;
+  let signals: SignalsStage;
+  try {
+    signals = await SignalsStage.create(config.signals, { audit: audit ? (json) => audit!.append(json) : null });
+  } catch (err) {
+    await inspector?.close();
+    await audit?.close();
+    throw err;
+  }
   const pipeline = new Pipeline([
     new AdapterStage(config.limits.max_inspect_bytes),
     identityStage,
     ...(inspector ? [new DetectStage(inspector, config.limits.max_inspect_bytes)] : []),
     policyStage,
     ...(auditStage ? [auditStage] : []),
+    signals,
     ...(opts.stages ?? []),
   ]);
   const upstreams = new Upstreams({
@@ -241,8 +255,11 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
       interception: interceptionStats(),
       detection: inspector?.stats() ?? null,
       audit: audit ? { ...audit.stats(), ...auditStage!.stats(), sinks: sinks.map((k) => k.stats()) } : null,
+      signals: signals.stats(),
     }),
-  });
+    metrics: async () => ({ contentType: METRICS_CONTENT_TYPE, body: await renderMetrics(signals) }),
+    signals: (window) => signals.snapshot(window),
+  }, { token: adminToken });
 
   const stopAll = async () => {
     gateway.close();
@@ -252,6 +269,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     await admin.close();
     await upstreams.close();
     await inspector?.close();
+    await signals.close();
     // Last: records of exchanges that ended during the drain (and their response scans) are sealed and flushed.
     await audit?.close().catch((err: Error) => log('error', 'audit log not closed cleanly', { error: err.message }));
   };
@@ -275,6 +293,7 @@ export async function startSluice(opts: SluiceOptions): Promise<RunningSluice> {
     relay,
     inspector,
     audit,
+    signals,
     ca,
     caCert: caFiles.cert,
     ports,

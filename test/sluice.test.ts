@@ -126,6 +126,7 @@ test('an in-flight stream finishes in full during stop(grace); new connections a
   await new Promise((r) => keep.once('connect', r));
   const first = await requestOn(keep, 'GET /nope HTTP/1.1\r\nhost: x\r\n\r\n');
   assert.match(first, /^HTTP\/1\.1 404/);
+  assert.equal((await harness.nextExchange()).error?.code, 'SLUICE_UNKNOWN_ROUTE', 'the unroutable request is recorded');
 
   const stream = await startSlowStream(harness, 'finish me', 16); // ~16 × 50 ms
   const fwdStream = await startSlowForwardStream(harness, 'finish me too', 16);

@@ -4,6 +4,7 @@
 import { createHmac } from 'node:crypto';
 import type { Decision, Exchange, ExchangeFinding } from '../pipeline/exchange';
 import type { TextSegment } from '../providers/types';
+import { callerJurisdiction, overheadMs } from '../signals/definitions';
 
 export const AUDIT_SCHEMA_VERSION = 1;
 
@@ -12,6 +13,8 @@ export interface RecordOptions {
   capture: boolean;
   /** HMAC key for tool-argument digests: the same key as finding digests, so equal values correlate. */
   digestKey: Buffer;
+  /** signals.home_jurisdiction: the caller's jurisdiction when the identity names none. */
+  homeJurisdiction: string | null;
 }
 
 /** JSON text of a string (or null): JSON.stringify escapes exactly what JSON requires. */
@@ -24,7 +27,7 @@ const strs = (list: readonly string[] | undefined): string => (list && list.leng
  * built as an object and stringified: it runs once per exchange on the event loop, and this is half the cost
  * (bench/audit.ts `record_build_us`). Keys and order are the documented schema (docs/audit-format.md).
  */
-export function exchangeRecord(x: Exchange, opts: RecordOptions): string {
+export function exchangeRecord(x: Exchange, opts: RecordOptions, overhead = overheadMs(x.ownMs, x.inspectMs)): string {
   const d = x.destination;
   const req = x.request;
   const res = x.response;
@@ -40,6 +43,7 @@ export function exchangeRecord(x: Exchange, opts: RecordOptions): string {
         ? `{"subject":${str(id.subject)},"method":"${id.source}","verified":${id.verified},"tenant":${str(id.tenant)},"app":${str(id.app)},"groups":${strs(id.groups)},"jurisdiction":${str(id.jurisdiction)},"api_key_fingerprint":${str(x.apiKeyFingerprint || null)},"problem":${str(x.identityProblem)}}`
         : 'null'
     }` +
+    `,"caller_jurisdiction":${str(callerJurisdiction(id?.jurisdiction, opts.homeJurisdiction))}` +
     `,"route":${str(x.route)},"gen_ai.provider.name":${str(d.provider)},"gen_ai.operation.name":${str(req?.operation)},"gen_ai.request.model":${str(req?.model)}` +
     `,"request":{"method":${str(x.info.method)},"path":${str(x.info.path)},"bytes":${x.requestBytes},"encoding":${str(x.requestEncoding || null)},"parsed":${req ? req.parsed : 'null'},"stream":${req?.stream ?? false},"segments":${req?.segments.length ?? 0},"tools_offered":${strs(req?.tools)},"findings":${findings(x.requestFindings)},"redacted":${x.rewrittenBody !== null}}` +
     `,"response":`;
@@ -51,7 +55,7 @@ export function exchangeRecord(x: Exchange, opts: RecordOptions): string {
   const dec = x.decision;
   out +=
     `,"gen_ai.usage.input_tokens":${num(res?.usage?.inputTokens)},"gen_ai.usage.output_tokens":${num(res?.usage?.outputTokens)}` +
-    `,"latency_ms":{"total":${round(lat.totalMs)},"upstream_ttfb":${round(lat.ttfbMs)},"inspection":${round(x.inspectMs)},"own":${round(lat.ownMs)}}` +
+    `,"latency_ms":{"total":${round(lat.totalMs)},"upstream_ttfb":${round(lat.ttfbMs)},"inspection":${round(x.inspectMs)},"own":${round(lat.ownMs)},"overhead":${round(overhead)}}` +
     `,"policy":{"decision":"${dec.action}","rule":${str(dec.rule)},"reason":${str(dec.reason)},"by":${str(dec.by)},"version":${str(dec.policyVersion)},"response":${x.responseDecision ? decision(x.responseDecision) : 'null'}}` +
     `,"inspection":${x.inspectFailure || x.inspectProblems ? JSON.stringify({ failure: x.inspectFailure, problems: x.inspectProblems ?? [] }) : 'null'}` +
     `,"error":${x.error ? JSON.stringify(x.error) : 'null'}`;

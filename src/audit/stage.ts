@@ -6,6 +6,7 @@ import { log } from '../log';
 import type { Exchange } from '../pipeline/exchange';
 import type { Stage } from '../pipeline/pipeline';
 import type { AuditLog } from './log';
+import { overheadMs } from '../signals/definitions';
 import { exchangeRecord, type RecordOptions } from './record';
 
 export interface AuditStageStats {
@@ -23,11 +24,10 @@ export class AuditStage implements Stage {
   private readonly opts: RecordOptions;
   private readonly onWriteError: FailMode;
   private readonly counts = { records: 0, lost: 0, refused: 0 };
-  private readonly write = (x: Exchange) => this.append(x);
 
   constructor(audit: AuditLog, opts: RecordOptions & { onWriteError: FailMode }) {
     this.audit = audit;
-    this.opts = { capture: opts.capture, digestKey: opts.digestKey };
+    this.opts = { capture: opts.capture, digestKey: opts.digestKey, homeJurisdiction: opts.homeJurisdiction };
     this.onWriteError = opts.onWriteError;
   }
 
@@ -46,14 +46,16 @@ export class AuditStage implements Stage {
   }
 
   complete(x: Exchange): void {
-    // The response scan (and policy's verdict on it) finishes after the last byte; the record waits for both.
-    if (x.responseInspection) x.responseInspection.then(() => this.write(x), () => this.write(x));
-    else this.append(x);
+    // The response scan (and policy's verdict on it) finishes after the last byte; the record waits for both. The
+    // overhead is what the client waited for, so it is taken now, before the response scan adds to inspectMs.
+    const overhead = overheadMs(x.ownMs, x.inspectMs);
+    if (x.responseInspection) x.responseInspection.then(() => this.append(x, overhead), () => this.append(x, overhead));
+    else this.append(x, overhead);
   }
 
-  private append(x: Exchange): void {
+  private append(x: Exchange, overhead: number): void {
     try {
-      this.audit.append(exchangeRecord(x, this.opts));
+      this.audit.append(exchangeRecord(x, this.opts, overhead));
       this.counts.records++;
     } catch (err) {
       this.counts.lost++;

@@ -28,6 +28,10 @@ Usage:
                                  check an inclusion proof offline
   sluice audit rotate-key [--config FILE]
                                  new audit signing key; the next start hands over to it
+  sluice report [DIR] [--since T] [--until T] [--format md|json|html] [--pubkey FILE]...
+                                 the period's report from the audit log (DIR default ./sluice-data/audit)
+  sluice demo [--config FILE] [--duration S]
+                                 run Sluice with a mock provider and synthetic traffic; watch the dashboard
   sluice --help                  show this help
   sluice --version               print the version
 
@@ -65,6 +69,20 @@ whichever the record has; --json prints the record lines as written. Checkpoint
 lines are not printed. --filter FIELD=VALUE (repeatable, all must hold) keeps
 records whose dotted FIELD equals VALUE, e.g. --filter identity.subject=alice.
 -f starts at the live segment and follows it across rotation until interrupted.
+
+report reads the audit log alone and prints, for records with since <= time < until,
+the six signals (destinations, PII rate per route, cross-region share, failure rate
+by destination, latency percentiles, unauthorised attempts), top identities and
+findings, blocked attempts, alerts, and the log's verification result (--pubkey
+keys, else DIR/keys). T is an ISO 8601 date or time (2026-11-01, 2026-11-26T10:00Z)
+or a duration back from now (30m, 24h, 7d); both default to unbounded.
+Exit status of report: 0 verified intact, 1 produced but the log did not verify,
+2 usage error or the log unreadable.
+
+demo starts Sluice in front of a built-in mock provider (data under
+./sluice-demo-data, admin on 127.0.0.1:9090) and sends varied traffic through it
+until Ctrl-C, or for --duration seconds. --config FILE overrides the demo's
+settings key by key (listen addresses, data_dir, policy).
 `;
 
 function version(): string {
@@ -114,8 +132,8 @@ function parseArgs(argv: string[]): Parsed {
       out.files.push(a); // parsed by parseTailArgs
       continue;
     }
-    if ((out.command === 'verify' || out.command === 'audit') && a !== '--help' && a !== '-h') {
-      out.files.push(a); // parsed in cli/audit.ts
+    if ((out.command === 'verify' || out.command === 'audit' || out.command === 'report' || out.command === 'demo') && a !== '--help' && a !== '-h') {
+      out.files.push(a); // parsed in cli/audit.ts, cli/report.ts, cli/demo.ts
       continue;
     }
     if (out.command === 'ca' && a === '--force') {
@@ -355,6 +373,12 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'audit':
         await (await import('./audit.js')).auditCommand(args.files);
+        return;
+      case 'report':
+        await (await import('./report.js')).reportCommand(args.files, version());
+        return;
+      case 'demo':
+        await (await import('./demo.js')).demoCommand(args.files);
         return;
       default:
         throw usage(`unknown command "${args.command}"`);

@@ -136,8 +136,9 @@ export interface AlertRuleSpec {
   kind: 'pii_rate' | 'p99' | 'failure_rate' | 'new_unsanctioned';
   /** Fires above this (a fraction for rates, ms for p99); unused by new_unsanctioned. */
   threshold?: number;
+  /** Default 5m. */
   window?: '1m' | '5m' | '1h';
-  /** Rates need this many exchanges in the window before they can fire. */
+  /** Rates and p99 need this many exchanges in the window before they can fire (default 10). */
   min_requests?: number;
   /** Only this route (pii_rate) or destination host (failure_rate, p99); all when absent. */
   route?: string;

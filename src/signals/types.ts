@@ -80,6 +80,7 @@ export interface SignalsSnapshot {
   window: SignalsWindow;
   /** Bucket width of every `trend` and `latency.series`, in seconds. */
   bucket_s: number;
+  /** allowed…blocked split `requests` by decision (a denied CONNECT is a block too); failed as DestinationSignal.failures. */
   totals: {
     requests: number;
     allowed: number;
@@ -98,7 +99,7 @@ export interface SignalsSnapshot {
   destinations: DestinationSignal[];
   /** Signal 2: PII rate per route. */
   routes: RouteSignal[];
-  /** Signal 3: cross-region traffic share. */
+  /** Signal 3: cross-region traffic; `share` is of the exchanges whose caller and destination jurisdictions are both known. */
   cross_region: { exchanges: number; share: number; flows: CrossRegionFlow[] };
   /** Signal 5: the latency tail. `series` has one point per bucket, oldest first; t is epoch seconds. */
   latency: {
