@@ -5,12 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load';
 import { defaultConfig } from '../config/schema';
+import { DEFAULT_AUDIT_DIR, eachArg, unexpected, usage } from './args';
 
-const DEFAULT_AUDIT_DIR = './sluice-data/audit';
-
-function usage(message: string): Error {
-  return Object.assign(new Error(`${message} (see sluice --help)`), { exitCode: 2 });
-}
 
 /** Anything that stops the check itself (unreadable files, bad keys) exits 2, so 1 always means "damaged". */
 function cannotCheck(err: unknown): Error {
@@ -27,22 +23,13 @@ interface VerifyArgs {
 function parseVerifyArgs(argv: readonly string[]): VerifyArgs {
   const out: VerifyArgs = { dir: DEFAULT_AUDIT_DIR, pubkeys: [] };
   let dir: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : argv[++i];
-      if (!v) throw usage(`${name} needs a value`);
-      return v;
-    };
+  eachArg(argv, (name, value) => {
     if (name === '--pubkey') out.pubkeys.push(value());
     else if (name === '--proof') out.proof = value();
     else if (name === '--check-proof') out.checkProof = value();
-    else if (a.startsWith('-')) throw usage(`unknown option ${a}`);
-    else if (dir === null) dir = a;
-    else throw usage(`unexpected argument ${a}`);
-  }
+    else if (name.startsWith('-') || dir !== null) throw unexpected(name);
+    else dir = name;
+  });
   if (out.proof !== undefined && out.checkProof !== undefined) throw usage('--proof and --check-proof are separate uses of verify');
   if (dir !== null) out.dir = dir;
   return out;

@@ -1,29 +1,19 @@
 // `sluice demo [--config FILE] [--duration S]`: runs the demo (src/demo/) until Ctrl-C or for S seconds.
 // A first signal stops it cleanly (in-flight requests finish, the audit log is sealed); a second exits at once.
 
-function usage(message: string): Error {
-  return Object.assign(new Error(`${message} (see sluice --help)`), { exitCode: 2 });
-}
+import { eachArg, unexpected, usage } from './args';
 
 function parseDemoArgs(argv: readonly string[]): { configFile?: string; durationS?: number } {
   const out: { configFile?: string; durationS?: number } = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : argv[++i];
-      if (!v) throw usage(`${name} needs a value`);
-      return v;
-    };
+  eachArg(argv, (name, value) => {
     if (name === '--config' || name === '-c') out.configFile = value();
     else if (name === '--duration') {
       const v = value();
       const s = Number(v);
       if (!/^\d+(\.\d+)?$/.test(v) || s <= 0) throw usage(`--duration ${v}: expected a number of seconds above 0`);
       out.durationS = s;
-    } else throw usage(a.startsWith('-') ? `unknown option ${a}` : `unexpected argument ${a}`);
-  }
+    } else throw unexpected(name);
+  });
   return out;
 }
 

@@ -4,12 +4,8 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SluiceError } from '../errors';
+import { DEFAULT_AUDIT_DIR, eachArg, unexpected, usage } from './args';
 
-const DEFAULT_AUDIT_DIR = './sluice-data/audit';
-
-function usage(message: string): Error {
-  return Object.assign(new Error(`${message} (see sluice --help)`), { exitCode: 2 });
-}
 
 interface ReportArgs {
   dir: string;
@@ -22,23 +18,14 @@ interface ReportArgs {
 function parseReportArgs(argv: readonly string[]): ReportArgs {
   const out: ReportArgs = { dir: DEFAULT_AUDIT_DIR, format: 'md', pubkeys: [] };
   let dir: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : argv[++i];
-      if (!v) throw usage(`${name} needs a value`);
-      return v;
-    };
+  eachArg(argv, (name, value) => {
     if (name === '--since') out.since = value();
     else if (name === '--until') out.until = value();
     else if (name === '--format') out.format = value();
     else if (name === '--pubkey') out.pubkeys.push(value());
-    else if (a.startsWith('-')) throw usage(`unknown option ${a}`);
-    else if (dir === null) dir = a;
-    else throw usage(`unexpected argument ${a}`);
-  }
+    else if (name.startsWith('-') || dir !== null) throw unexpected(name);
+    else dir = name;
+  });
   if (dir !== null) out.dir = dir;
   return out;
 }
