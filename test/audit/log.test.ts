@@ -314,18 +314,22 @@ test('a checkpoint written to its segment but not to checkpoints.jsonl before a 
   assert.deepEqual(readLines(join(dir, CHECKPOINTS_FILE)), cps);
 });
 
-test('a write error: counted, reported, records kept in memory (closed refuses new requests, not records), and the log recovers when the disk does', async () => {
+/** A writer with 5 records sealed, then its directory broken (a file in its place, which fails for root too) and 5 more records failing to reach a new segment. */
+async function failingLog(): Promise<{ log: AuditLog; errors: Error[]; restore: () => void }> {
   let clock = Date.UTC(2026, 0, 1);
-  const data = scratch();
   const errors: Error[] = [];
-  const log = await AuditLog.open(auditConfig({ on_write_error: 'closed' }), data, { now: () => clock, onError: (e) => errors.push(e) });
+  const log = await AuditLog.open(auditConfig(), scratch(), { now: () => clock, onError: (e) => errors.push(e) });
   for (let i = 1; i <= 5; i++) log.append(record(i));
   await log.flush();
-  // The directory becomes a file (fails for root too): the next segment cannot be created.
   const restore = breakDirectory(log.dir);
   clock += 2 * 3_600_000; // the next batch must start a new segment
   for (let i = 6; i <= 10; i++) log.append(record(i));
   await until('the failure', () => !log.healthy);
+  return { log, errors, restore };
+}
+
+test('a write error: counted, reported, records kept in memory (closed refuses new requests, not records), and the log recovers when the disk does', async () => {
+  const { log, errors, restore } = await failingLog();
   assert.equal(errors[0]?.name, 'SluiceError');
   assert.equal((errors[0] as Error & { code?: string }).code, 'SLUICE_AUDIT_WRITE');
   assert.match(errors[0]!.message, /ENOTDIR/);
@@ -344,35 +348,8 @@ test('a write error: counted, reported, records kept in memory (closed refuses n
   assert.equal(r.records, 12);
 });
 
-test('with on_write_error open, records keep being accepted while the disk fails and are written once it is back', async () => {
-  let clock = Date.UTC(2026, 0, 1);
-  const data = scratch();
-  const log = await AuditLog.open(auditConfig({ on_write_error: 'open' }), data, { now: () => clock, onError: () => {} });
-  for (let i = 1; i <= 5; i++) log.append(record(i));
-  await log.flush();
-  const restore = breakDirectory(log.dir);
-  clock += 2 * 3_600_000;
-  for (let i = 6; i <= 10; i++) log.append(record(i));
-  await until('the failure', () => !log.healthy);
-  for (let i = 11; i <= 20; i++) assert.equal(log.append(record(i)), i);
-  restore();
-  await until('recovery', () => log.healthy && log.stats().unsealed === 0);
-  await log.close();
-  const r = await verifyWithOwnKeys(log.dir);
-  assert.deepEqual(r.problems, []);
-  assert.equal(r.records, 20);
-});
-
-test('open mode beyond the memory bound: records are dropped, counted, and the loss is stated in a signed checkpoint', async () => {
-  let clock = Date.UTC(2026, 0, 1);
-  const data = scratch();
-  const log = await AuditLog.open(auditConfig({ on_write_error: 'open' }), data, { now: () => clock, onError: () => {} });
-  for (let i = 1; i <= 5; i++) log.append(record(i));
-  await log.flush();
-  const restore = breakDirectory(log.dir);
-  clock += 2 * 3_600_000;
-  for (let i = 6; i <= 10; i++) log.append(record(i));
-  await until('the failure', () => !log.healthy);
+test('beyond the memory bound while the disk fails: records are dropped, counted, and the loss is stated in a signed checkpoint', async () => {
+  const { log, restore } = await failingLog();
   const big = JSON.stringify({ type: 'exchange', pad: 'x'.repeat(1 << 20) });
   let kept = 0;
   while (log.append(big) !== 0) kept++;
