@@ -132,7 +132,7 @@ function sections(r: Report): Section[] {
         {
           text:
             `${int(r.cross_region.exchanges)} of ${int(r.cross_region.compared)} exchanges (${pct(r.cross_region.share)}) went to a destination in another ` +
-            'jurisdiction than the caller\'s. Only exchanges whose identity and destination both name a jurisdiction are compared.',
+            'jurisdiction than the caller\'s (the identity\'s, else the configured home jurisdiction). Only exchanges where both are known are compared.',
         },
       ],
       tables: [{ head: ['from', 'to', 'exchanges'], numeric: [2], rows: r.cross_region.flows.map((f) => [f.from, f.to, int(f.count)]) }],
@@ -143,8 +143,8 @@ function sections(r: Report): Section[] {
       paragraphs: [
         {
           text:
-            'A failure is an upstream error or abort, a client TLS failure, an exchange cut at shutdown, a request refused before ' +
-            'reaching the provider, or a response with status 500 or above. Blocks and denials are decisions, not failures.',
+            'A failure is a response with status 500 or above, an upstream error or abort, an exchange cut at shutdown or a failed ' +
+            'client TLS handshake. Client aborts, requests Sluice refused, blocks and denials are not failures of the destination.',
         },
       ],
       tables: [
