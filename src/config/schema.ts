@@ -131,9 +131,10 @@ export interface Config {
 
 export interface AlertRuleSpec {
   id: string;
-  /** pii_rate: share of a route's exchanges with PII; p99: total latency p99 in ms; failure_rate: a destination's
+  /** pii_rate: share of a route's exchanges with PII; p99: total latency p99 in ms; p99_widening: the window's p99
+   *  over the last hour's (the whole run's for a 1h window), a ratio such as 2; failure_rate: a destination's
    *  failure share; new_unsanctioned: the first exchange to an unsanctioned or shadow destination not seen before. */
-  kind: 'pii_rate' | 'p99' | 'failure_rate' | 'new_unsanctioned';
+  kind: 'pii_rate' | 'p99' | 'p99_widening' | 'failure_rate' | 'new_unsanctioned';
   /** Fires above this (a fraction for rates, ms for p99); unused by new_unsanctioned. */
   threshold?: number;
   /** Default 5m. */
@@ -726,7 +727,7 @@ export const schema: Node = {
             required: ['id', 'kind'],
             fields: {
               id: value(str),
-              kind: value(oneOf(['pii_rate', 'p99', 'failure_rate', 'new_unsanctioned'])),
+              kind: value(oneOf(['pii_rate', 'p99', 'p99_widening', 'failure_rate', 'new_unsanctioned'])),
               threshold: value((v) => (typeof v === 'number' && v >= 0 ? ok(v) : bad('expected a number ≥ 0 (a fraction for rates, ms for p99)'))),
               window: value(oneOf(['1m', '5m', '1h'])),
               min_requests: value(positiveInt(1, 1_000_000)),

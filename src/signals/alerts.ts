@@ -163,6 +163,8 @@ function describe(rule: AlertRuleSpec, m: Measurement, window: SignalsWindow): s
       return `PII in ${pct(m.value)} of route ${m.subject} exchanges over ${window} (threshold ${pct(rule.threshold!)}, ${m.requests} exchanges)`;
     case 'failure_rate':
       return `${pct(m.value)} of exchanges to ${m.subject} failed over ${window} (threshold ${pct(rule.threshold!)}, ${m.requests} exchanges)`;
+    case 'p99_widening':
+      return `p99 latency ${m.subject === 'all' ? 'over all destinations' : `to ${m.subject}`} over ${window} is ${m.value}× its ${window === '1h' ? 'since-start' : 'last hour'} value (threshold ${rule.threshold}×, ${m.requests} exchanges)`;
     default:
       return `p99 latency ${m.value} ms ${m.subject === 'all' ? 'over all destinations' : `to ${m.subject}`} over ${window} (threshold ${rule.threshold} ms, ${m.requests} exchanges)`;
   }

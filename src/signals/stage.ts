@@ -445,18 +445,27 @@ export class SignalsStage implements Stage {
         out.push({ subject: d.host, requests, value: rate(d.window.sum(slots, D_FAILURES), requests) });
       }
     } else if (rule.kind === 'p99') {
-      if (rule.destination === undefined) {
-        const p = this.latency.total.percentiles(slots);
-        out.push({ subject: 'all', requests: p.count, value: p.p99 });
-      } else {
-        const d = this.destinationsByHost.get(rule.destination);
-        if (d) {
-          const q = d.latency.quantile(slots, 0.99);
-          out.push({ subject: d.host, requests: q.count, value: q.value });
-        }
-      }
+      const m = this.p99(rule.destination, slots);
+      if (m) out.push(m);
+    } else if (rule.kind === 'p99_widening') {
+      // The tail against its own recent past: an hour's p99 is the baseline (the whole run's for a 1h window).
+      const m = this.p99(rule.destination, slots);
+      const base = this.p99(rule.destination, this.clock.window(window === '1h' ? 'all' : '1h').slots);
+      if (m && base && base.value > 0) out.push({ subject: m.subject, requests: m.requests, value: Math.round((m.value / base.value) * 100) / 100 });
     }
     return out;
+  }
+
+  /** p99 of total latency over `slots`, of all destinations or of one. */
+  private p99(destination: string | undefined, slots: readonly number[]): Measurement | null {
+    if (destination === undefined) {
+      const p = this.latency.total.percentiles(slots);
+      return { subject: 'all', requests: p.count, value: p.p99 };
+    }
+    const d = this.destinationsByHost.get(destination);
+    if (!d) return null;
+    const q = d.latency.quantile(slots, 0.99);
+    return { subject: d.host, requests: q.count, value: q.value };
   }
 
   stats(): { destinations: number; routes: number; alerts: AlertsStats } {
@@ -479,13 +488,14 @@ const rate = (n: number, of: number): number => (of > 0 ? Math.round((n / of) * 
 function checkRule(r: AlertRuleSpec, i: number): void {
   const where = `signals.alerts[${i}] (${r.id})`;
   if (r.kind !== 'new_unsanctioned' && r.threshold === undefined) {
-    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: kind ${r.kind} needs a threshold (${r.kind === 'p99' ? 'ms' : 'a fraction from 0 to 1'})`);
+    const unit = r.kind === 'p99' ? 'ms' : r.kind === 'p99_widening' ? 'a ratio to the baseline p99, e.g. 2' : 'a fraction from 0 to 1';
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: kind ${r.kind} needs a threshold (${unit})`);
   }
   if ((r.kind === 'pii_rate' || r.kind === 'failure_rate') && r.threshold! > 1) {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: a ${r.kind} threshold is a fraction from 0 to 1, got ${r.threshold}`);
   }
   if (r.route !== undefined && r.kind !== 'pii_rate') throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: route applies to pii_rate only; use destination`);
-  if (r.destination !== undefined && r.kind !== 'failure_rate' && r.kind !== 'p99') {
-    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: destination applies to failure_rate and p99 only`);
+  if (r.destination !== undefined && r.kind !== 'failure_rate' && r.kind !== 'p99' && r.kind !== 'p99_widening') {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: destination applies to failure_rate, p99 and p99_widening only`);
   }
 }

@@ -66,7 +66,7 @@ export interface Alert {
   time: string;
   /** The alert rule's id from signals.alerts. */
   rule: string;
-  kind: 'pii_rate' | 'p99' | 'new_unsanctioned' | 'failure_rate';
+  kind: 'pii_rate' | 'p99' | 'p99_widening' | 'new_unsanctioned' | 'failure_rate';
   message: string;
   /** The route or destination it is about. */
   subject: string;

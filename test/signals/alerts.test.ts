@@ -1,10 +1,15 @@
 // Alert rules against measurements the test controls: per-subject firing and re-arming, min_requests, p99 and
-// failure-rate messages, the audit callback, and a webhook that is down (counted and logged, never thrown).
+// failure-rate messages, the audit callback, a webhook that is down (counted and logged, never thrown), and the
+// p99-widening rule over a stage fed exchanges on its own clock.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import type { AlertRuleSpec } from '../../src/config/schema';
+import { performance } from 'node:perf_hooks';
+import { defaultConfig, type AlertRuleSpec } from '../../src/config/schema';
+import { DestinationRegistry } from '../../src/destinations/registry';
+import { Exchange } from '../../src/pipeline/exchange';
 import { Alerts, type Measurement } from '../../src/signals/alerts';
+import { SignalsStage } from '../../src/signals/stage';
 
 /** A source whose measurements the test sets per rule id. */
 function source(): { measure: (rule: AlertRuleSpec) => Measurement[]; set: (id: string, m: Measurement[]) => void } {
@@ -101,4 +106,45 @@ test('an audit log that refuses the record (closed) does not stop the alert', as
   }
   assert.equal(alerts.stats().fired, 1);
   assert.ok(logged.some((l) => l.includes('alert not recorded in the audit log')));
+});
+
+test('p99_widening: the last minute p99 against the hour fires when the tail widens, not on a steady slow tail', async () => {
+  const config = defaultConfig();
+  config.signals.alerts = [{ id: 'tail', kind: 'p99_widening', threshold: 2, window: '1m' }];
+  const records: string[] = [];
+  const stage = await SignalsStage.create(config.signals, { audit: (json) => records.push(json) });
+  const registry = new DestinationRegistry(config);
+  const start = performance.now();
+  /** An exchange that ended `atS` seconds from now and took `ms`: the stage's clock follows exchange end times. */
+  const exchange = (atS: number, ms: number) => {
+    const end = start + atS * 1000;
+    const x = new Exchange('gateway', registry.byHost('api.openai.com'), { method: 'POST', path: '/v1/chat/completions', query: '', contentType: 'application/json' }, '127.0.0.1', [], end - ms);
+    x.tEnd = end;
+    x.outcome = 'completed';
+    x.status = 200;
+    stage.complete(x);
+  };
+  try {
+    // Forty minutes of 10 ms calls with a steady 0.5% at 80 ms: a tail, but the usual one.
+    for (let i = 0; i < 4800; i++) exchange(i * 0.5, i % 200 === 0 ? 80 : 10);
+    stage.alerts.evaluate();
+    assert.equal(stage.alerts.recent(0).length, 0, 'a steady tail does not fire');
+    // Then a minute where a third of the calls take 400 ms.
+    for (let i = 0; i < 90; i++) exchange(2400 + i * 0.5, i % 3 === 0 ? 400 : 10);
+    stage.alerts.evaluate();
+    const fired = stage.alerts.recent(0);
+    assert.equal(fired.length, 1);
+    assert.equal(fired[0]!.kind, 'p99_widening');
+    assert.ok(fired[0]!.value >= 4, `ratio ${fired[0]!.value}`);
+    assert.match(fired[0]!.message, /p99 latency over all destinations over 1m is [\d.]+× its last hour value \(threshold 2×/);
+    assert.equal(JSON.parse(records[0]!).kind, 'p99_widening');
+  } finally {
+    await stage.close();
+  }
+});
+
+test('p99_widening needs a threshold: the start is refused naming the rule', async () => {
+  const config = defaultConfig();
+  config.signals.alerts = [{ id: 'tail', kind: 'p99_widening' }];
+  await assert.rejects(SignalsStage.create(config.signals, { audit: null }), /signals\.alerts\[0\] \(tail\): kind p99_widening needs a threshold \(a ratio/);
 });
