@@ -14,9 +14,20 @@ const CLK_TCK = (() => {
 
 /** CPU seconds (user + system) a process has used, from /proc; null where /proc is not available. */
 export function cpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
+  return pid ? statCpuSeconds(`/proc/${pid}/stat`) : null;
+}
+
+/**
+ * CPU seconds this process's main thread has used (its task id is the pid): the event loop's share, which work moved
+ * to worker threads no longer counts in. Null where /proc is not available.
+ */
+export function mainThreadCpuSeconds(): number | null {
+  return statCpuSeconds(`/proc/${process.pid}/task/${process.pid}/stat`);
+}
+
+function statCpuSeconds(path: string): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // Fields after the parenthesised command name start at field 3 (state); utime and stime are 14 and 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / CLK_TCK;

@@ -17,10 +17,36 @@ export interface RecordOptions {
   homeJurisdiction: string | null;
 }
 
-/** JSON text of a string (or null): JSON.stringify escapes exactly what JSON requires. */
-const str = (v: string | null | undefined): string => (v == null ? 'null' : JSON.stringify(v));
+/** What JSON.stringify would escape in a string: a quote, a backslash, a control character or a surrogate. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * JSON text of a string (or null). Most values need no escaping and are only quoted; the others go through
+ * JSON.stringify, which escapes exactly what JSON requires. ~1/3 cheaper than JSON.stringify on every value. A regex
+ * rather than a charCodeAt loop: the values come in many string representations (sliced, cons, internalized…),
+ * which made the loop's property loads megamorphic in the proxy (~5 µs a record under `perf`).
+ */
+const str = (v: string | null | undefined): string => (v == null ? 'null' : NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 const num = (v: number | null | undefined): string => (v == null ? 'null' : String(v));
 const strs = (list: readonly string[] | undefined): string => (list && list.length > 0 ? JSON.stringify(list) : '[]');
+
+// The record's `time` is its arrival as `new Date(ms).toISOString()` writes it, which costs ~1.2 µs: the text up to
+// the minute is kept (consecutive records almost always start in the same minute) and only seconds and milliseconds
+// are written out.
+let isoMinute = NaN;
+let isoMinuteText = '';
+function isoTime(ms: number): string {
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== isoMinute) {
+    const iso = new Date(minute * 60_000).toISOString();
+    isoMinute = minute;
+    isoMinuteText = iso.slice(0, iso.length - 'ss.mmmZ'.length);
+  }
+  const inMinute = ms - minute * 60_000;
+  const sec = Math.floor(inMinute / 1000);
+  const milli = inMinute - sec * 1000;
+  return `${isoMinuteText}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
 
 /**
  * Serializes the exchange's record (without `seq`/`prev`, which the log adds). Written out as text rather than
@@ -35,7 +61,7 @@ export function exchangeRecord(x: Exchange, opts: RecordOptions, overhead = over
   const id = x.identity;
   // Enum-valued and generated fields (ids, outcomes, front doors, tiers, methods) need no escaping.
   let out =
-    `{"v":${AUDIT_SCHEMA_VERSION},"type":"exchange","id":"${x.id}","time":"${new Date(x.startedAt).toISOString()}","front_door":"${x.frontDoor}","outcome":"${x.outcome}"` +
+    `{"v":${AUDIT_SCHEMA_VERSION},"type":"exchange","id":"${x.id}","time":"${isoTime(x.startedAt)}","front_door":"${x.frontDoor}","outcome":"${x.outcome}"` +
     `,"server.address":${str(d.host)},"client.address":${str(x.clientAddress)}` +
     `,"destination":{"host":${str(d.host)},"provider":${str(d.provider)},"tier":"${d.tier}","sanctioned":${d.sanctioned},"shadow":${d.shadow},"region":${str(d.region)},"jurisdiction":${str(d.jurisdiction)}}` +
     `,"identity":${
@@ -112,4 +138,13 @@ function captured(segments: readonly TextSegment[], found: readonly ExchangeFind
   });
 }
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
+// Milliseconds to three decimals, as `String(Math.round(ms * 1000) / 1000)` writes them: the whole part and a
+// precomputed fraction (`.5`, `.25`, `.125`), which skips printing a double (~250 vs ~60 ns a value, five a record).
+// Exact below 1e9 ms, where doubles are far closer together than 0.001; anything else takes the general path.
+const FRACTIONS = Array.from({ length: 1000 }, (_, i) => (i === 0 ? '' : `.${String(i).padStart(3, '0').replace(/0+$/, '')}`));
+function round(ms: number): string {
+  const n = Math.round(ms * 1000);
+  if (!(n >= 0 && n < 1e12)) return String(n / 1000);
+  const whole = Math.floor(n / 1000);
+  return `${whole}${FRACTIONS[n - whole * 1000]!}`;
+}

@@ -5,14 +5,15 @@
 // the next key (`next_key`, sealing a `key_rotation` record). checkpoints.jsonl is the full checkpoint chain, so
 // pruned segments leave a verifiable statement behind; segments repeat the checkpoints of the batches they hold.
 
-import { hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors';
 import { checkpointSignedBy, parseCheckpoint, ZERO_HASH, type SignedCheckpoint } from './checkpoint';
 import { keyIdOf, type PublicKeyInfo } from './keys';
 import { inclusionProof, leafHash, merkleRoot, verifyInclusion } from './merkle';
-import { CHECKPOINT_PREFIX, CHECKPOINTS_FILE, listSegments, readSegmentLines, RECORD_PREFIX, type SegmentName } from './segments';
+import { CHECKPOINT_PREFIX, CHECKPOINTS_FILE, listSegments, readSegmentLines, RECORD_PREFIX } from './segments';
+import { CHUNK_BYTES, ChunkScanner, defaultThreads, planChunks } from './verify-pool';
+import type { ChunkScan, RecordRun } from './verify-scan';
 
 export type ProblemKind =
   | 'modified_record'
@@ -63,7 +64,7 @@ interface Entry {
 
 interface Rec {
   seq: number;
-  /** The `prev` the line carries, as bytes: the previous line's leaf itself when it names that (the usual case). */
+  /** The `prev` the line carries, as bytes (fewer than 32 when it is not hex). */
   prev: Buffer;
   leaf: Buffer;
   line: number;
@@ -71,36 +72,71 @@ interface Rec {
   rotation?: { key_id: string; public_key: string };
 }
 
-const CHUNK = 4 << 20;
-const PREFIX = Buffer.from(RECORD_PREFIX);
-const PREV_KEY = Buffer.from(',"prev":"');
-const VERSION_KEY = Buffer.from(',"v":');
-const ROTATION = Buffer.from(',"type":"key_rotation"');
-const HEX_DIGITS = Buffer.from('0123456789abcdef');
+/** A run of records as a scanner left it: checked as a whole when it is a batch that verifies, else as Recs. */
+class Run {
+  constructor(
+    private readonly scan: ChunkScan,
+    readonly r: RecordRun,
+    /** Lines in the segment before the chunk. */
+    private readonly lineBase: number,
+  ) {}
 
-/** Whether `buf` holds the lowercase hex of `bytes` at `at`: compared in place, no string made. */
-function hexAt(buf: Buffer, at: number, bytes: Buffer): boolean {
-  for (let i = 0; i < 32; i++) {
-    const b = bytes[i]!;
-    if (buf[at + 2 * i] !== HEX_DIGITS[b >> 4] || buf[at + 2 * i + 1] !== HEX_DIGITS[b & 15]) return false;
+  get count(): number {
+    return this.r.to - this.r.from;
   }
-  return true;
-}
 
-function bytesAt(buf: Buffer, at: number, bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (buf[at + i] !== bytes[i]) return false;
-  return true;
+  seq(i: number): number {
+    return this.scan.seqs[this.r.from + i]!;
+  }
+
+  line(i: number): number {
+    return this.lineBase + this.scan.lineNos[this.r.from + i]!;
+  }
+
+  leaf(i: number): Buffer {
+    const h = this.scan.hashes;
+    return Buffer.from(h.buffer, h.byteOffset + (this.r.from + i) * 64, 32);
+  }
+
+  prev(i: number): Buffer {
+    const h = this.scan.hashes;
+    return Buffer.from(h.buffer, h.byteOffset + (this.r.from + i) * 64 + 32, this.scan.prevLens[this.r.from + i]!);
+  }
+
+  records(): Rec[] {
+    const rotations = new Map(this.scan.rotations.filter((x) => x.index >= this.r.from && x.index < this.r.to).map((x) => [x.index - this.r.from, x]));
+    return Array.from({ length: this.count }, (_, i) => {
+      const rec: Rec = { seq: this.seq(i), prev: this.prev(i), leaf: this.leaf(i), line: this.line(i) };
+      const rot = rotations.get(i);
+      if (rot) rec.rotation = { key_id: rot.key_id, public_key: rot.public_key };
+      return rec;
+    });
+  }
 }
 
 const same = (a: Buffer, b: Buffer) => a === b || a.equals(b);
 
-export async function verifyLog(dir: string, opts: { publicKeys: readonly PublicKeyInfo[] }): Promise<VerifyResult> {
-  const v = new Verifier(dir, opts.publicKeys);
+export interface VerifyOptions {
+  publicKeys: readonly PublicKeyInfo[];
+  /**
+   * Worker threads hashing chunks beside the main thread. Default: one per core but one, for logs of at least
+   * PARALLEL_MIN_BYTES (verify-pool.ts); 0 keeps it all on the main thread.
+   */
+  threads?: number;
+  /** @internal Nominal chunk size in bytes: tests set it small to put many chunk edges in a small log. */
+  chunkBytes?: number;
+  /** @internal False leaves every chunk to the worker threads: tests of the worker path. */
+  mainThread?: boolean;
+}
+
+export async function verifyLog(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
+  const v = new Verifier(dir, opts);
   return v.run();
 }
 
 class Verifier {
   private readonly dir: string;
+  private readonly opts: VerifyOptions;
   private readonly keys = new Map<string, Buffer>();
   private readonly problems: Problem[] = [];
   private readonly reported = new Set<string>();
@@ -117,22 +153,52 @@ class Verifier {
   private expect = 1;
   /** The last record's hash and where it is, for the next record's `prev`; null after a gap. */
   private last: { seq: number; leaf: Buffer; file: string; line: number } | null = null;
-  /** The leaf of the record line read just before, in file order. */
-  private lineBefore: Buffer | null = null;
   private lastBatch = 0;
+  /** The records since the last batch: one run as scanned, or (once anything needs them one by one) Recs, never both. */
+  private run1: Run | null = null;
   private recs: Rec[] = [];
   private records = 0;
 
-  constructor(dir: string, publicKeys: readonly PublicKeyInfo[]) {
+  constructor(dir: string, opts: VerifyOptions) {
     this.dir = dir;
-    for (const k of publicKeys) this.keys.set(k.key_id, Buffer.from(k.public_key, 'base64'));
+    this.opts = opts;
+    for (const k of opts.publicKeys) this.keys.set(k.key_id, Buffer.from(k.public_key, 'base64'));
   }
 
   async run(): Promise<VerifyResult> {
-    await this.loadChain();
     const segs = await listSegments(this.dir);
     this.segmentFiles = new Set(segs.map((s) => s.file));
-    for (const s of segs) await this.walkSegment(s);
+    const sized = await Promise.all(
+      segs.map(async (s) => {
+        const path = join(this.dir, s.file);
+        try {
+          return { path, size: (await stat(path)).size };
+        } catch (err) {
+          throw new SluiceError('SLUICE_AUDIT_UNREADABLE', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+        }
+      }),
+    );
+    const plan = planChunks(sized, this.opts.chunkBytes ?? CHUNK_BYTES);
+    // Scanning starts now, so the chunks are being hashed while the checkpoint chain is read and its signatures checked.
+    const threads = this.opts.threads ?? defaultThreads(sized.reduce((n, s) => n + s.size, 0));
+    const scanner = new ChunkScanner(plan.flat(), { threads, mainThread: this.opts.mainThread });
+    try {
+      await this.loadChain();
+      for (let i = 0; i < segs.length; i++) {
+        this.file = segs[i]!.file;
+        let lineBase = 0;
+        let torn = 0;
+        for (let c = plan[i]!.length; c > 0; c--) {
+          const scan = await scanner.next();
+          this.chunk(scan, lineBase);
+          lineBase += scan.lines;
+          torn += scan.torn;
+        }
+        this.endOfSegment(torn);
+      }
+    } finally {
+      await scanner.close();
+    }
     this.checkChainComplete();
     const lastSeq = this.maxSealedSeq();
     if (lastSeq >= this.expect) this.gaps.push({ from: this.expect, to: lastSeq, file: segs.at(-1)?.file ?? CHECKPOINTS_FILE, line: 0 });
@@ -272,106 +338,38 @@ class Verifier {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Segments: read in chunks, records hashed in place.
+  // Segments, chunk by chunk as the scanners (verify-scan.ts) left them, in file order.
 
-  private async walkSegment(seg: SegmentName): Promise<void> {
-    this.file = seg.file;
-    this.recs = [];
-    const fh = await open(join(this.dir, seg.file), 'r');
-    // Two chunk buffers: the next chunk is read while this one is hashed. Byte 0 of each is spare, because a
-    // line's leaf is SHA-256 over the byte before it (set to 0x00 for the moment) and the line.
-    const bufs = [Buffer.allocUnsafe(CHUNK + 1), Buffer.allocUnsafe(CHUNK + 1)];
-    let which = 0;
-    let reading = fh.read(bufs[0]!, 1, CHUNK, null);
-    let carry: Buffer | null = null; // a line begun in the previous chunk
-    let lineNo = 1;
-    try {
-      for (;;) {
-        const { bytesRead } = await reading;
-        if (bytesRead === 0) break;
-        const buf = bufs[which]!;
-        which ^= 1;
-        reading = fh.read(bufs[which]!, 1, CHUNK, null);
-        const end = 1 + bytesRead;
-        let start = 1;
-        if (carry) {
-          const nl = buf.indexOf(10, 1);
-          if (nl < 0 || nl >= end) {
-            carry = Buffer.concat([carry, buf.subarray(1, end)]);
-            continue;
-          }
-          const joined = Buffer.allocUnsafe(1 + carry.length + nl - 1);
-          carry.copy(joined, 1);
-          buf.copy(joined, 1 + carry.length, 1, nl);
-          this.line(joined, 1, joined.length, lineNo++);
-          start = nl + 1;
-          carry = null;
-        }
-        for (;;) {
-          const nl = buf.indexOf(10, start);
-          if (nl < 0 || nl >= end) break;
-          this.line(buf, start, nl, lineNo++);
-          start = nl + 1;
-        }
-        if (start < end) carry = Buffer.from(buf.subarray(start, end));
-      }
-    } finally {
-      await reading.catch(() => {});
-      await fh.close();
+  private chunk(scan: ChunkScan, lineBase: number): void {
+    for (const item of scan.items) {
+      if (item.kind === 'records') this.addRun(new Run(scan, item, lineBase));
+      else if (item.text !== null) this.checkpoint(item.text, lineBase + item.line);
+      else this.report({ kind: 'malformed_line', file: this.file, line: lineBase + item.line, seq: this.expect, message: 'neither a record ({"seq":N,"prev":"…",…}) nor a checkpoint line' });
     }
-    this.endOfSegment(carry?.length ?? 0);
   }
 
-  private line(buf: Buffer, start: number, end: number, lineNo: number): void {
-    if (buf[start + 2] === 0x73 /* s */) {
-      const rec = this.record(buf, start, end, lineNo);
-      if (rec) {
-        this.recs.push(rec);
-        return;
-      }
+  private addRun(run: Run): void {
+    if (this.run1 === null && this.recs.length === 0) {
+      this.run1 = run;
+      return;
     }
-    const text = buf.toString('utf8', start, end);
-    if (text.startsWith(CHECKPOINT_PREFIX)) this.checkpoint(text, lineNo);
-    else this.report({ kind: 'malformed_line', file: this.file, line: lineNo, seq: this.expect, message: 'neither a record ({"seq":N,"prev":"…",…}) nor a checkpoint line' });
+    const recs = this.pending();
+    for (const r of run.records()) recs.push(r);
   }
 
-  /** Reads seq and prev from the fixed prefix `{"seq":N,"prev":"<64 hex>"` without parsing the JSON. */
-  private record(buf: Buffer, start: number, end: number, lineNo: number): Rec | null {
-    // Comparisons stop at `end` at the latest: the byte there is the newline (or past the buffer), in no pattern.
-    if (!bytesAt(buf, start, PREFIX)) return null;
-    let i = start + PREFIX.length;
-    let seq = 0;
-    const digits = i;
-    while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39 && i - digits < 16) seq = seq * 10 + (buf[i++]! - 0x30);
-    if (i === digits || (buf[digits] === 0x30 && i - digits > 1)) return null;
-    if (!bytesAt(buf, i, PREV_KEY)) return null;
-    const p = i + PREV_KEY.length;
-    if (p + 65 >= end || buf[p + 64] !== 0x22 || (buf[p + 65] !== 0x2c && buf[p + 65] !== 0x7d)) return null;
-    const saved = buf[start - 1]!;
-    buf[start - 1] = 0;
-    const leaf = hash('sha256', buf.subarray(start - 1, end), 'buffer');
-    buf[start - 1] = saved;
-    const before = this.lineBefore;
-    const prev = before && hexAt(buf, p, before) ? before : Buffer.from(buf.toString('latin1', p, p + 64), 'hex');
-    this.lineBefore = leaf;
-    const rec: Rec = { seq, prev, leaf, line: lineNo };
-    // The writer's own events start `,"v":N,"type":"…"` right after prev.
-    let t = p + 65;
-    if (bytesAt(buf, t, VERSION_KEY)) for (t += VERSION_KEY.length; t < end && buf[t]! >= 0x30 && buf[t]! <= 0x39; ) t++;
-    if (bytesAt(buf, t, ROTATION)) {
-      try {
-        const o = JSON.parse(buf.toString('utf8', start, end)) as { new_key_id?: unknown; new_public_key?: unknown };
-        rec.rotation = { key_id: String(o.new_key_id), public_key: String(o.new_public_key) };
-      } catch {
-        return null;
-      }
+  /** The records since the last batch as Recs. */
+  private pending(): Rec[] {
+    if (this.run1) {
+      this.recs = this.run1.records();
+      this.run1 = null;
     }
-    return rec;
+    return this.recs;
   }
 
   private checkpoint(text: string, lineNo: number): void {
     const s = parseCheckpoint(text);
     if (typeof s === 'string') {
+      this.pending();
       this.report({ kind: 'malformed_line', file: this.file, line: lineNo, seq: this.recs[0]?.seq ?? this.expect, message: `not a checkpoint: ${s}` });
       // The records before it may still be checked against the chain's copy of their checkpoint.
       const e = this.chain.get(this.lastBatch + 1);
@@ -410,6 +408,8 @@ class Verifier {
    * segment: check them against the chain's copies rather than calling every one of them inserted.
    */
   private sealEarlierBatches(firstSeq: number, lineNo: number): void {
+    if (this.run1 && this.run1.seq(0) >= firstSeq) return;
+    this.pending();
     while (this.recs.length > 0 && this.recs[0]!.seq < firstSeq) {
       const e = this.chain.get(this.lastBatch + 1);
       if (!e || e.s.cp.first_seq >= firstSeq || this.recs[0]!.seq > e.s.cp.last_seq) return;
@@ -424,6 +424,7 @@ class Verifier {
 
   private endOfSegment(tornBytes: number): void {
     let truncated = false;
+    this.pending();
     if (this.recs.length > 0) {
       // Records with no checkpoint after them: if the chain knows their batch, the segment lost its end.
       const e = this.chain.get(this.lastBatch + 1);
@@ -445,24 +446,37 @@ class Verifier {
 
   /** Returns true when it reported the segment as truncated. */
   private batch(e: Entry | null, cpLine: number, mode: 'sealed' | 'truncated' | 'unsealed'): boolean {
-    const recs = this.recs;
+    const run = this.run1;
+    let recs = this.recs;
+    this.run1 = null;
     this.recs = [];
     const cp = e?.s.cp;
     const first = cp ? cp.first_seq : this.expect;
     let lastSeq = cp ? cp.last_seq : first - 1;
-    if (!cp) for (const r of recs) lastSeq = Math.max(lastSeq, r.seq);
+    if (!cp) lastSeq = Math.max(lastSeq, run ? run.r.maxSeq : recs.reduce((m, r) => Math.max(m, r.seq), lastSeq));
     if (first > this.expect) {
-      this.gaps.push({ from: this.expect, to: first - 1, file: this.file, line: recs[0]?.line ?? cpLine });
+      this.gaps.push({ from: this.expect, to: first - 1, file: this.file, line: (run ? run.line(0) : recs[0]?.line) ?? cpLine });
       this.last = null;
     }
     const prevLeaf = this.last && this.last.seq === first - 1 ? this.last.leaf : null;
 
-    // The common case, checked without building anything.
-    if (cp && mode === 'sealed' && recs.length === cp.tree_size) {
+    // The common case: a whole run that is the batch, its chain and root checked by the scanner.
+    if (run && cp && mode === 'sealed') {
+      const r = run.r;
+      if (run.count === cp.tree_size && r.contiguous && run.seq(0) === first && r.chained && !r.rotation && (prevLeaf === null || same(run.prev(0), prevLeaf)) && r.root === cp.root) {
+        this.records += run.count;
+        this.last = { seq: run.seq(run.count - 1), leaf: run.leaf(run.count - 1), file: this.file, line: run.line(run.count - 1) };
+        this.expect = Math.max(this.expect, lastSeq + 1);
+        return false;
+      }
+    }
+    if (run) recs = run.records();
+    // Records gathered one by one (after a malformed line, say) may still be a batch that verifies.
+    else if (cp && mode === 'sealed' && recs.length === cp.tree_size) {
       let ok = true;
       for (let i = 0; i < recs.length && ok; i++) {
         const r = recs[i]!;
-        ok = r.seq === first + i && (i === 0 ? prevLeaf === null || same(r.prev, prevLeaf) : r.prev === recs[i - 1]!.leaf) && !r.rotation;
+        ok = r.seq === first + i && (i === 0 ? prevLeaf === null || same(r.prev, prevLeaf) : same(r.prev, recs[i - 1]!.leaf)) && !r.rotation;
       }
       if (ok && merkleRoot(recs.map((r) => r.leaf)).toString('hex') === cp.root) {
         this.done(recs, lastSeq);
